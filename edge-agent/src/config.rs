@@ -1,0 +1,210 @@
+//! The gateway's configuration file (TOML), validated before anything starts.
+//!
+//! A gateway is installed once and then left alone on a pole, so a config
+//! mistake must be caught at start-up with a message that names the file and
+//! the exact problem, not discovered hours later as a silent channel.
+//! Relative paths in the file (models, recordings) are resolved against the
+//! directory of the config file, so a gateway folder can be moved as a whole.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use protocol::{AssetKind, validate_id};
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::detector::DetectorConfig;
+use crate::source::SourceConfig;
+
+/// The whole agent configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Site the gateway is installed at (a pump station, a bridge).
+    pub site: String,
+    /// This gateway's id, unique within the fleet.
+    pub gateway: String,
+    /// Seconds between heartbeats.
+    #[serde(default = "default_heartbeat_s")]
+    pub heartbeat_interval_s: f64,
+    pub mqtt: MqttConfig,
+    pub assets: Vec<AssetConfig>,
+}
+
+/// Where the broker is.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttConfig {
+    #[serde(default = "default_host")]
+    pub host: String,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// MQTT client id; defaults to the gateway id.
+    pub client_id: Option<String>,
+    #[serde(default = "default_keep_alive_s")]
+    pub keep_alive_s: u64,
+}
+
+/// One watched asset with its sensor source and model.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssetConfig {
+    pub id: String,
+    pub kind: AssetKind,
+    /// Folder holding `model.json` and the ONNX file it names.
+    pub model: PathBuf,
+    #[serde(default = "default_vibration_channel")]
+    pub vibration_channel: String,
+    #[serde(default = "default_temperature_channel")]
+    pub temperature_channel: String,
+    pub source: SourceConfig,
+    #[serde(default)]
+    pub detector: DetectorConfig,
+}
+
+/// A config file that cannot be used, with the file named.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("config file {path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config file {path}: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+}
+
+fn default_heartbeat_s() -> f64 {
+    30.0
+}
+fn default_host() -> String {
+    "127.0.0.1".into()
+}
+fn default_port() -> u16 {
+    1883
+}
+fn default_keep_alive_s() -> u64 {
+    30
+}
+fn default_vibration_channel() -> String {
+    "accel".into()
+}
+fn default_temperature_channel() -> String {
+    "temp".into()
+}
+
+impl AgentConfig {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, base).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            },
+            ConfigError::Invalid { reason, .. } => ConfigError::Invalid {
+                path: path.to_owned(),
+                reason,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses and validates config text; relative paths are resolved
+    /// against `base_dir`.
+    pub fn parse(text: &str, base_dir: &Path) -> Result<Self, ConfigError> {
+        let mut config: AgentConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::new(),
+            // toml's message spans several lines (it quotes the line); the
+            // first line plus the location is what an operator needs.
+            message: one_line(&e.to_string()),
+        })?;
+        config.validate().map_err(|reason| ConfigError::Invalid {
+            path: PathBuf::new(),
+            reason,
+        })?;
+        for asset in &mut config.assets {
+            asset.model = resolve(base_dir, &asset.model);
+            asset.source.resolve_paths(base_dir);
+        }
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        validate_id("site id", &self.site).map_err(|e| e.to_string())?;
+        validate_id("gateway id", &self.gateway).map_err(|e| e.to_string())?;
+        if !(self.heartbeat_interval_s.is_finite() && self.heartbeat_interval_s >= 0.1) {
+            return Err(format!(
+                "heartbeat_interval_s = {} must be at least 0.1",
+                self.heartbeat_interval_s
+            ));
+        }
+        if self.mqtt.host.trim().is_empty() {
+            return Err("mqtt.host is empty".into());
+        }
+        if self.assets.is_empty() {
+            return Err("no [[assets]]: a gateway must watch at least one asset".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for asset in &self.assets {
+            let ctx = |e: String| format!("asset `{}`: {e}", asset.id);
+            validate_id("asset id", &asset.id).map_err(|e| e.to_string())?;
+            if !seen.insert(asset.id.as_str()) {
+                return Err(format!("asset id `{}` appears twice", asset.id));
+            }
+            validate_id("vibration_channel", &asset.vibration_channel)
+                .map_err(|e| ctx(e.to_string()))?;
+            validate_id("temperature_channel", &asset.temperature_channel)
+                .map_err(|e| ctx(e.to_string()))?;
+            asset.source.validate(asset.kind).map_err(ctx)?;
+            asset.detector.validate().map_err(ctx)?;
+        }
+        Ok(())
+    }
+
+    pub fn heartbeat_interval(&self) -> Duration {
+        Duration::from_secs_f64(self.heartbeat_interval_s)
+    }
+
+    pub fn client_id(&self) -> String {
+        self.mqtt
+            .client_id
+            .clone()
+            .unwrap_or_else(|| self.gateway.clone())
+    }
+}
+
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_owned()
+    } else {
+        base.join(p)
+    }
+}
+
+pub(crate) fn resolve_in_place(base: &Path, p: &mut PathBuf) {
+    *p = resolve(base, p);
+}
+
+fn one_line(message: &str) -> String {
+    let lines: Vec<&str> = message.lines().map(str::trim).collect();
+    // toml: "TOML parse error at line 3, column 7\n  |\n3 | ...\n  |   ^\nmessage"
+    let location = lines.first().copied().unwrap_or_default();
+    let reason = lines.last().copied().unwrap_or_default();
+    if location == reason {
+        location.to_owned()
+    } else {
+        format!("{location}: {reason}")
+    }
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

@@ -1,0 +1,26 @@
+//! The gateway daemon of the predictive-maintenance system.
+//!
+//! A gateway watches a few assets. For each asset, an acquisition lane reads
+//! a [`source`] and cuts [`window`]s; a scoring lane runs each window through
+//! the [`sensor_check`]s, the [`features`] of the asset's profile, the ONNX
+//! [`model`] and the [`detector`]; detector state changes become events that
+//! the [`link`] publishes over MQTT with births, heartbeats and a last will.
+//! [`agent`] wires the lanes; [`pipeline`] is the scoring logic shared by the
+//! live agent, the feature export used for training, and the tests.
+
+pub mod agent;
+pub mod config;
+pub mod detector;
+pub mod export;
+pub mod features;
+pub mod link;
+pub mod model;
+pub mod pipeline;
+pub mod sensor_check;
+pub mod source;
+pub mod telemetry;
+pub mod window;
+
+pub use agent::{AgentError, PreparedAsset, prepare, run};
+pub use config::{AgentConfig, ConfigError};
+pub use model::{AnomalyModel, ModelError};

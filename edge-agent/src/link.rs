@@ -1,0 +1,208 @@
+//! The gateway's MQTT session: birth on every connection, then whatever the
+//! lanes hand over, then a death on the way out.
+//!
+//! Two tasks: the network task polls rumqttc's event loop (which is what
+//! actually connects, reconnects and moves bytes) and reports each CONNACK;
+//! the publisher task publishes the birth after each CONNACK and every
+//! message from the outgoing channel. Keeping them apart matters: a publish
+//! waits for room in rumqttc's request queue, which only the polling task
+//! frees. Reconnection uses exponential backoff with jitter so that a
+//! thousand gateways do not reconnect in lockstep after a broker restart.
+//! The broker holds a last-will death message and publishes it if the
+//! connection is lost without a goodbye.
+//!
+//! Not yet here: a durable outbox. A message handed to rumqttc lives in
+//! memory only until the broker's PUBACK.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use protocol::{Birth, Death, DeathReason, Message, encode};
+use rumqttc::{AsyncClient, ConnectionError, Event, LastWill, MqttOptions, Outgoing, Packet, QoS};
+use tokio::sync::mpsc;
+
+use crate::telemetry::Counters;
+
+/// Where and who to connect as.
+#[derive(Debug, Clone)]
+pub struct LinkSettings {
+    pub host: String,
+    pub port: u16,
+    pub client_id: String,
+    pub keep_alive: Duration,
+}
+
+/// How long a clean shutdown may take to say goodbye.
+const GOODBYE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs the session until `outgoing` is closed, then publishes the death
+/// message and disconnects.
+pub async fn run(
+    settings: LinkSettings,
+    birth: Birth,
+    mut outgoing: mpsc::Receiver<Message>,
+    counters: Arc<Counters>,
+) {
+    let (site, gateway) = (birth.site.clone(), birth.gateway.clone());
+    let will = encode(&Message::Death(Death {
+        site: site.clone(),
+        gateway: gateway.clone(),
+        ts_ms: now_ms(),
+        reason: DeathReason::ConnectionLost,
+    }))
+    .expect("ids were validated with the config");
+    let mut options = MqttOptions::new(&settings.client_id, &settings.host, settings.port);
+    options
+        .set_keep_alive(settings.keep_alive)
+        .set_max_packet_size(
+            protocol::MAX_PAYLOAD_BYTES + 1024,
+            protocol::MAX_PAYLOAD_BYTES + 1024,
+        )
+        .set_last_will(LastWill::new(
+            will.topic,
+            will.payload,
+            QoS::AtLeastOnce,
+            false,
+        ));
+    let (client, eventloop) = AsyncClient::new(options, 64);
+    let (connected_tx, mut connected_rx) = mpsc::channel::<()>(4);
+    let network = tokio::spawn(poll_network(eventloop, connected_tx, settings.clone()));
+
+    loop {
+        tokio::select! {
+            Some(()) = connected_rx.recv() => {
+                let mut b = birth.clone();
+                b.ts_ms = now_ms();
+                publish(&client, &Message::Birth(b), &counters).await;
+            }
+            message = outgoing.recv() => match message {
+                Some(m) => publish(&client, &m, &counters).await,
+                None => break,
+            },
+        }
+    }
+
+    let goodbye = async {
+        let death = Message::Death(Death {
+            site,
+            gateway,
+            ts_ms: now_ms(),
+            reason: DeathReason::Shutdown,
+        });
+        publish(&client, &death, &counters).await;
+        let _ = client.disconnect().await;
+        let _ = network.await;
+    };
+    if tokio::time::timeout(GOODBYE_TIMEOUT, goodbye)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "broker did not take the goodbye within {GOODBYE_TIMEOUT:?}; leaving anyway"
+        );
+    }
+}
+
+async fn publish(client: &AsyncClient, message: &Message, counters: &Counters) {
+    let is_event = matches!(message, Message::Event(_));
+    let envelope = match encode(message) {
+        Ok(e) => e,
+        Err(e) => {
+            // A bug, not a field condition: never publish what a hub refuses.
+            tracing::error!("refusing to publish an invalid message: {e}");
+            counters.add_publish_failure();
+            return;
+        }
+    };
+    match client
+        .publish(envelope.topic, QoS::AtLeastOnce, false, envelope.payload)
+        .await
+    {
+        Ok(()) if is_event => counters.add_event_published(),
+        Ok(()) => {}
+        Err(e) => {
+            tracing::warn!("MQTT client refused a publish: {e}");
+            counters.add_publish_failure();
+        }
+    }
+}
+
+async fn poll_network(
+    mut eventloop: rumqttc::EventLoop,
+    connected: mpsc::Sender<()>,
+    settings: LinkSettings,
+) {
+    let mut backoff = Backoff::default();
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                tracing::info!(
+                    broker = %format!("{}:{}", settings.host, settings.port),
+                    client_id = %settings.client_id,
+                    "connected to broker"
+                );
+                backoff.reset();
+                let _ = connected.try_send(());
+            }
+            Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
+            Ok(_) => {}
+            Err(ConnectionError::RequestsDone) => return,
+            Err(e) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(
+                    broker = %format!("{}:{}", settings.host, settings.port),
+                    "MQTT connection failed: {e}; retrying in {delay:?}"
+                );
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+/// Exponential backoff from 0.5 s to 30 s with +/-20 % jitter.
+#[derive(Debug, Default)]
+struct Backoff {
+    attempt: u32,
+}
+
+impl Backoff {
+    fn reset(&mut self) {
+        self.attempt = 0;
+    }
+
+    fn next_delay(&mut self) -> Duration {
+        let base = (0.5 * 2f64.powi(self.attempt.min(6) as i32)).min(30.0);
+        self.attempt += 1;
+        // Jitter from the clock's nanoseconds: good enough to de-synchronise
+        // a fleet, and needs no RNG state.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let jitter = 0.8 + 0.4 * (nanos % 1000) as f64 / 1000.0;
+        Duration::from_secs_f64(base * jitter)
+    }
+}
+
+fn now_ms() -> u64 {
+    crate::source::now_us() / 1000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_resets() {
+        let mut b = Backoff::default();
+        let first = b.next_delay();
+        assert!((0.4..=0.6).contains(&first.as_secs_f64()), "{first:?}");
+        let mut last = first;
+        for _ in 0..20 {
+            last = b.next_delay();
+        }
+        assert!((24.0..=36.0).contains(&last.as_secs_f64()), "{last:?}");
+        b.reset();
+        assert!(b.next_delay() < Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,329 @@
+//! Anomaly models: an ONNX graph run by tract, described by a manifest.
+//!
+//! A model folder holds `model.json` (the manifest: id, version, the asset
+//! kind and feature profile it was trained for, its feature names, its
+//! thresholds and self-test vectors) and the ONNX file it names. Loading
+//! checks everything that can be checked before the model sees live data:
+//! the manifest's fields, that its features are exactly this agent's, that
+//! the graph loads and has the expected outputs, and that it reproduces the
+//! scores its training script computed for the self-test inputs.
+//!
+//! The ONNX contract: one input `[1, N]` float32 of raw features in profile
+//! order; three outputs: the anomaly score `[1, 1]`, each feature's
+//! contribution to it `[1, N]` (non-negative, summing to the score) and the
+//! value the model expected for each feature `[1, N]`, in the feature's unit.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use protocol::{AssetKind, ModelRef, validate_id};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use tract_onnx::prelude::*;
+
+use crate::features::FeatureProfile;
+
+/// Name of the manifest inside a model folder.
+pub const MANIFEST_FILE: &str = "model.json";
+
+/// `model.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelManifest {
+    pub model_id: String,
+    pub version: String,
+    pub asset_kind: AssetKind,
+    pub feature_profile: String,
+    pub features: Vec<String>,
+    /// File name of the ONNX graph, relative to the manifest.
+    pub onnx_file: String,
+    /// Score from which the detector counts towards `warning`.
+    pub threshold: f64,
+    /// Score from which the detector counts towards `alarm`.
+    pub alarm_threshold: f64,
+    pub self_test: Vec<SelfTestVector>,
+    /// How the model was made (data, script, date); informational.
+    #[serde(default)]
+    pub training: serde_json::Value,
+}
+
+/// An input with the score the training script computed for it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelfTestVector {
+    pub input: Vec<f64>,
+    pub score: f64,
+    /// Largest accepted relative difference.
+    pub tolerance: f64,
+}
+
+/// What a model says about one feature vector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    pub score: f64,
+    pub contributions: Vec<f64>,
+    pub expected: Vec<f64>,
+}
+
+/// A model that cannot be used, naming the file and the problem.
+#[derive(Debug, Error)]
+pub enum ModelError {
+    #[error("model file {path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("model file {path}: {reason}")]
+    Manifest { path: PathBuf, reason: String },
+    #[error("model file {path}: not a usable ONNX graph: {reason}")]
+    Onnx { path: PathBuf, reason: String },
+    #[error("model {model}: {reason}")]
+    Spec { model: String, reason: String },
+    #[error("model {model}: self-test {index} failed: expected score {expected}, got {got}")]
+    SelfTest {
+        model: String,
+        index: usize,
+        expected: f64,
+        got: f64,
+    },
+    #[error("model {model}: inference failed: {reason}")]
+    Inference { model: String, reason: String },
+}
+
+/// A loaded, checked model, cheap to share between lanes.
+#[derive(Clone)]
+pub struct AnomalyModel {
+    manifest: Arc<ModelManifest>,
+    plan: Arc<TypedRunnableModel>,
+}
+
+impl std::fmt::Debug for AnomalyModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AnomalyModel({})", self.label())
+    }
+}
+
+impl AnomalyModel {
+    /// Loads `model.json` and its ONNX file from a folder.
+    pub fn load_dir(dir: &Path) -> Result<Self, ModelError> {
+        let manifest_path = dir.join(MANIFEST_FILE);
+        let manifest_bytes = std::fs::read(&manifest_path).map_err(|source| ModelError::Read {
+            path: manifest_path.clone(),
+            source,
+        })?;
+        let manifest = parse_manifest(&manifest_bytes, &manifest_path)?;
+        let onnx_path = dir.join(&manifest.onnx_file);
+        let onnx = std::fs::read(&onnx_path).map_err(|source| ModelError::Read {
+            path: onnx_path.clone(),
+            source,
+        })?;
+        Self::from_parts(manifest, &onnx, &onnx_path)
+    }
+
+    /// Loads a model from bytes (e.g. compiled into a binary); `origin`
+    /// names it in errors.
+    pub fn from_bytes(manifest: &[u8], onnx: &[u8], origin: &Path) -> Result<Self, ModelError> {
+        let manifest = parse_manifest(manifest, &origin.join(MANIFEST_FILE))?;
+        let onnx_path = origin.join(&manifest.onnx_file);
+        Self::from_parts(manifest, onnx, &onnx_path)
+    }
+
+    fn from_parts(manifest: ModelManifest, onnx: &[u8], path: &Path) -> Result<Self, ModelError> {
+        let n = manifest.features.len();
+        let onnx_err = |e: TractError| ModelError::Onnx {
+            path: path.to_owned(),
+            reason: format!("{e:#}"),
+        };
+        let plan = tract_onnx::onnx()
+            .model_for_read(&mut &onnx[..])
+            .map_err(onnx_err)?
+            .with_input_fact(0, f32::fact([1, n]).into())
+            .map_err(onnx_err)?
+            .into_optimized()
+            .map_err(onnx_err)?
+            .into_runnable()
+            .map_err(onnx_err)?;
+        let outputs = plan.model().output_outlets().map_err(onnx_err)?.len();
+        if outputs != 3 {
+            return Err(ModelError::Onnx {
+                path: path.to_owned(),
+                reason: format!(
+                    "has {outputs} outputs; expected 3 (score, contributions, expected)"
+                ),
+            });
+        }
+        let model = AnomalyModel {
+            manifest: Arc::new(manifest),
+            plan,
+        };
+        model.run_self_test()?;
+        Ok(model)
+    }
+
+    pub fn manifest(&self) -> &ModelManifest {
+        &self.manifest
+    }
+
+    pub fn model_ref(&self) -> ModelRef {
+        ModelRef {
+            id: self.manifest.model_id.clone(),
+            version: self.manifest.version.clone(),
+        }
+    }
+
+    /// `id version`, for messages.
+    pub fn label(&self) -> String {
+        format!("{} {}", self.manifest.model_id, self.manifest.version)
+    }
+
+    /// Checks that this model fits an asset of `kind` whose features are
+    /// computed with `profile`.
+    pub fn check_fits(&self, kind: AssetKind, profile: &FeatureProfile) -> Result<(), ModelError> {
+        let m = &self.manifest;
+        let spec = |reason: String| ModelError::Spec {
+            model: self.label(),
+            reason,
+        };
+        if m.asset_kind != kind {
+            return Err(spec(format!(
+                "is for {} assets, not {}",
+                m.asset_kind.as_str(),
+                kind.as_str()
+            )));
+        }
+        if m.feature_profile != profile.name {
+            return Err(spec(format!(
+                "was trained on feature profile {}, this agent computes {}",
+                m.feature_profile, profile.name
+            )));
+        }
+        let ours = profile.feature_names();
+        if m.features != ours {
+            return Err(spec(format!(
+                "expects features {:?}, profile {} computes {:?}",
+                m.features, profile.name, ours
+            )));
+        }
+        Ok(())
+    }
+
+    /// Scores one feature vector.
+    pub fn score(&self, features: &[f64]) -> Result<Scored, ModelError> {
+        let n = self.manifest.features.len();
+        let fail = |reason: String| ModelError::Inference {
+            model: self.label(),
+            reason,
+        };
+        if features.len() != n {
+            return Err(fail(format!(
+                "{} features given, {n} expected",
+                features.len()
+            )));
+        }
+        let input =
+            ndarray::Array2::from_shape_vec((1, n), features.iter().map(|&x| x as f32).collect())
+                .map_err(|e| fail(e.to_string()))?;
+        let outputs = self
+            .plan
+            .run(tvec!(Tensor::from(input).into()))
+            .map_err(|e| fail(format!("{e:#}")))?;
+        let read = |i: usize, len: usize| -> Result<Vec<f64>, ModelError> {
+            let view = outputs[i]
+                .to_plain_array_view::<f32>()
+                .map_err(|e| fail(format!("output {i}: {e:#}")))?;
+            if view.len() != len {
+                return Err(fail(format!(
+                    "output {i} has {} values, {len} expected",
+                    view.len()
+                )));
+            }
+            Ok(view.iter().map(|&x| x as f64).collect())
+        };
+        let score = read(0, 1)?[0];
+        let contributions = read(1, n)?;
+        let expected = read(2, n)?;
+        if !score.is_finite() || score < 0.0 {
+            return Err(fail(format!(
+                "score {score} is not a finite non-negative number"
+            )));
+        }
+        Ok(Scored {
+            score,
+            contributions,
+            expected,
+        })
+    }
+
+    fn run_self_test(&self) -> Result<(), ModelError> {
+        for (index, v) in self.manifest.self_test.iter().enumerate() {
+            let got = self.score(&v.input)?.score;
+            let tolerance = v.tolerance * v.score.abs().max(1e-6);
+            // Written so that a NaN score fails too.
+            let within = (got - v.score).abs() <= tolerance;
+            if !within {
+                return Err(ModelError::SelfTest {
+                    model: self.label(),
+                    index,
+                    expected: v.score,
+                    got,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_manifest(bytes: &[u8], path: &Path) -> Result<ModelManifest, ModelError> {
+    let err = |reason: String| ModelError::Manifest {
+        path: path.to_owned(),
+        reason,
+    };
+    let m: ModelManifest = serde_json::from_slice(bytes).map_err(|e| err(e.to_string()))?;
+    validate_id("model_id", &m.model_id).map_err(|e| err(e.to_string()))?;
+    if m.version.trim().is_empty() {
+        return Err(err("version is empty".into()));
+    }
+    if FeatureProfile::by_name(&m.feature_profile).is_none() {
+        return Err(err(format!(
+            "unknown feature profile `{}`",
+            m.feature_profile
+        )));
+    }
+    if m.features.is_empty() {
+        return Err(err("lists no features".into()));
+    }
+    if !(m.threshold.is_finite()
+        && m.threshold > 0.0
+        && m.alarm_threshold.is_finite()
+        && m.alarm_threshold >= m.threshold)
+    {
+        return Err(err(format!(
+            "thresholds must satisfy 0 < threshold <= alarm_threshold, found {} and {}",
+            m.threshold, m.alarm_threshold
+        )));
+    }
+    if m.self_test.is_empty() {
+        return Err(err("has no self-test vectors".into()));
+    }
+    for (i, v) in m.self_test.iter().enumerate() {
+        if v.input.len() != m.features.len() {
+            return Err(err(format!(
+                "self-test {i} has {} inputs for {} features",
+                v.input.len(),
+                m.features.len()
+            )));
+        }
+    }
+    if m.onnx_file.contains('/') || m.onnx_file.contains('\\') || m.onnx_file.starts_with('.') {
+        return Err(err(format!(
+            "onnx_file `{}` must be a plain file name next to the manifest",
+            m.onnx_file
+        )));
+    }
+    Ok(m)
+}
+
+#[cfg(test)]
+#[path = "model_tests.rs"]
+mod tests;

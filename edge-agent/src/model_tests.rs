@@ -1,0 +1,183 @@
+use super::*;
+use crate::features::{BRIDGE_V1, PUMP_V1};
+
+fn shipped(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../models")
+        .join(name)
+}
+
+/// A copy of a shipped model folder that a test may break.
+fn copy_of(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["model.json", "model.onnx"] {
+        std::fs::copy(shipped(name).join(f), dir.path().join(f)).unwrap();
+    }
+    dir
+}
+
+fn edit_manifest(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = dir.join(MANIFEST_FILE);
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    edit(&mut v);
+    std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+}
+
+#[test]
+fn shipped_models_load_pass_self_test_and_fit_their_profiles() {
+    for (name, kind, profile) in [
+        ("pump-anomaly", AssetKind::Pump, &PUMP_V1),
+        ("bridge-anomaly", AssetKind::Bridge, &BRIDGE_V1),
+    ] {
+        let model = AnomalyModel::load_dir(&shipped(name)).unwrap();
+        model.check_fits(kind, profile).unwrap();
+        assert_eq!(model.manifest().model_id, name);
+        let other = if kind == AssetKind::Pump {
+            AssetKind::Bridge
+        } else {
+            AssetKind::Pump
+        };
+        let err = model.check_fits(other, profile).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("is for {} assets", kind.as_str())),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn contributions_are_non_negative_and_add_up_to_the_score() {
+    let model = AnomalyModel::load_dir(&shipped("pump-anomaly")).unwrap();
+    for v in &model.manifest().self_test {
+        let s = model.score(&v.input).unwrap();
+        assert!(s.contributions.iter().all(|&c| c >= 0.0), "{s:?}");
+        let sum: f64 = s.contributions.iter().sum();
+        assert!(
+            (sum - s.score).abs() <= 1e-3 * s.score.max(1.0),
+            "{sum} vs {}",
+            s.score
+        );
+        assert!(s.expected.iter().all(|e| e.is_finite()), "{s:?}");
+    }
+}
+
+#[test]
+fn a_feature_far_from_normal_gets_the_largest_share_and_a_plausible_expectation() {
+    let model = AnomalyModel::load_dir(&shipped("bridge-anomaly")).unwrap();
+    let names = BRIDGE_V1.feature_names();
+    let mode = names.iter().position(|n| n == "mode1_freq_hz").unwrap();
+    let healthy = model.manifest().self_test[0].input.clone();
+    let mut damaged = healthy.clone();
+    damaged[mode] *= 0.85;
+    let base = model.score(&healthy).unwrap();
+    let s = model.score(&damaged).unwrap();
+    assert!(s.score > 4.0 * base.score, "{} vs {}", s.score, base.score);
+    let top = (0..names.len())
+        .max_by(|&a, &b| s.contributions[a].total_cmp(&s.contributions[b]))
+        .unwrap();
+    assert_eq!(names[top], "mode1_freq_hz");
+    // The model expects roughly the healthy frequency, not the damaged one.
+    let expected = s.expected[mode];
+    assert!(
+        (expected - healthy[mode]).abs() < (expected - damaged[mode]).abs(),
+        "expected {expected}, healthy {}, damaged {}",
+        healthy[mode],
+        damaged[mode]
+    );
+}
+
+#[test]
+fn wrong_input_length_is_an_error_not_a_panic() {
+    let model = AnomalyModel::load_dir(&shipped("pump-anomaly")).unwrap();
+    let err = model.score(&[1.0, 2.0]).unwrap_err().to_string();
+    assert!(err.contains("2 features given"), "{err}");
+}
+
+#[test]
+fn a_missing_model_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = AnomalyModel::load_dir(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains(&dir.path().join("model.json").display().to_string()),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_corrupt_onnx_file_is_refused_with_its_path() {
+    let dir = copy_of("pump-anomaly");
+    std::fs::write(
+        dir.path().join("model.onnx"),
+        b"\x08\x07garbage, not protobuf",
+    )
+    .unwrap();
+    let err = AnomalyModel::load_dir(dir.path()).unwrap_err();
+    assert!(matches!(err, ModelError::Onnx { .. }), "{err}");
+    assert!(err.to_string().contains("model.onnx"), "{err}");
+}
+
+#[test]
+fn a_model_that_does_not_reproduce_its_self_test_is_refused() {
+    let dir = copy_of("pump-anomaly");
+    edit_manifest(dir.path(), |m| {
+        let s = m["self_test"][1]["score"].as_f64().unwrap();
+        m["self_test"][1]["score"] = (s * 1.01).into();
+    });
+    let err = AnomalyModel::load_dir(dir.path()).unwrap_err();
+    assert!(
+        matches!(err, ModelError::SelfTest { index: 1, .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn manifest_mistakes_are_refused_with_the_reason() {
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(Edit, &str)> = vec![
+        (
+            Box::new(|m| m["feature_profile"] = "pump-v9".into()),
+            "unknown feature profile `pump-v9`",
+        ),
+        (
+            Box::new(|m| m["alarm_threshold"] = 1.0.into()),
+            "thresholds must satisfy",
+        ),
+        (
+            Box::new(|m| m["onnx_file"] = "../../etc/passwd".into()),
+            "plain file name",
+        ),
+        (
+            Box::new(|m| m["self_test"] = serde_json::json!([])),
+            "no self-test",
+        ),
+        (
+            Box::new(|m| m["surprise"] = 1.into()),
+            "unknown field `surprise`",
+        ),
+        (
+            Box::new(|m| m["model_id"] = "pump anomaly".into()),
+            "model_id",
+        ),
+    ];
+    for (edit, expected) in cases {
+        let dir = copy_of("pump-anomaly");
+        edit_manifest(dir.path(), edit);
+        let err = AnomalyModel::load_dir(dir.path()).unwrap_err().to_string();
+        assert!(err.contains(expected), "expected `{expected}` in: {err}");
+        assert!(err.contains("model.json"), "{err}");
+    }
+}
+
+#[test]
+fn a_model_for_other_features_does_not_fit() {
+    let dir = copy_of("pump-anomaly");
+    edit_manifest(dir.path(), |m| {
+        m["features"][0] = "velocity_rms_mm_s".into()
+    });
+    let model = AnomalyModel::load_dir(dir.path()).unwrap();
+    let err = model
+        .check_fits(AssetKind::Pump, &PUMP_V1)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("velocity_rms_mm_s"), "{err}");
+}

@@ -1,0 +1,243 @@
+//! Where samples come from: one trait, several sources.
+//!
+//! A source yields [`Block`]s: a short run of consecutive vibration samples
+//! with the temperature readings taken meanwhile, stamped with the time of the
+//! first sample. Everything downstream (windowing, features, the model) sees
+//! only blocks, so a simulator, a recording and (later) a real sensor node are
+//! interchangeable.
+//!
+//! Sources are synchronous: a real driver blocks on its bus, a simulator
+//! computes. How fast they are drained is the acquisition lane's business
+//! (see [`Pacing`]).
+
+mod bridge_sim;
+mod csv_replay;
+mod pump_sim;
+mod resonator;
+mod rng;
+
+use std::path::Path;
+
+use protocol::AssetKind;
+use serde::Deserialize;
+use thiserror::Error;
+
+pub use bridge_sim::BridgeSim;
+pub use csv_replay::{CsvReplay, CsvReplayConfig};
+pub use pump_sim::PumpSim;
+
+/// Seconds of signal in one block of the built-in sources.
+pub const BLOCK_SECONDS: f64 = 0.25;
+
+/// A run of consecutive samples from one asset's sensors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Block {
+    /// Time of the first vibration sample, microseconds since the Unix epoch.
+    pub start_us: u64,
+    /// Acceleration samples in g at the source's sample rate.
+    pub vibration: Vec<f32>,
+    /// Temperature readings (degrees C) taken during this block.
+    pub temperature: Vec<f32>,
+}
+
+/// A stream of blocks.
+pub trait Source: Send {
+    /// Vibration sample rate in Hz; constant for the life of the source.
+    fn sample_rate_hz(&self) -> f64;
+    /// The next block, `Ok(None)` at the end of a finite recording.
+    fn next_block(&mut self) -> Result<Option<Block>, SourceError>;
+    /// How blocks should be drained.
+    fn pacing(&self) -> Pacing;
+}
+
+/// How the acquisition lane drains a source.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pacing {
+    /// Blocks arrive in (possibly scaled) real time, like a live sensor:
+    /// `speed` seconds of signal per wall-clock second. Acquisition never
+    /// waits for scoring; windows that cannot be handed over are dropped.
+    Live { speed: f64 },
+    /// As fast as scoring can take them (recordings, exports); nothing is
+    /// dropped because nothing is live.
+    AsFastAsPossible,
+}
+
+impl Pacing {
+    fn from_speed(speed: f64) -> Self {
+        if speed > 0.0 {
+            Pacing::Live { speed }
+        } else {
+            Pacing::AsFastAsPossible
+        }
+    }
+}
+
+/// A source that failed.
+#[derive(Debug, Error)]
+pub enum SourceError {
+    #[error("recording {path}: {message}")]
+    Recording { path: String, message: String },
+    #[error("recording {path}: cannot read: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// `[assets.source]` in the config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SourceConfig {
+    /// A physically motivated simulator of the asset's kind.
+    Sim(SimConfig),
+    /// A CSV recording replayed sample by sample.
+    Csv(CsvReplayConfig),
+}
+
+/// Settings of a simulated asset.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimConfig {
+    /// Seed of this simulated machine: it fixes the machine's own
+    /// characteristics (amplitudes, resonances) and its noise.
+    pub seed: u64,
+    /// Seconds of signal per wall-clock second; 0 means as fast as possible.
+    #[serde(default = "default_speed")]
+    pub speed: f64,
+    /// Pump shaft speed (ignored for bridges).
+    #[serde(default = "default_rpm")]
+    pub shaft_rpm: f64,
+    /// A fault that develops during the run.
+    pub fault: Option<FaultConfig>,
+}
+
+/// A fault injected into a simulator.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultConfig {
+    pub kind: FaultKind,
+    /// Seconds of signal before the fault starts.
+    pub onset_s: f64,
+    /// Seconds from onset until the fault reaches full severity.
+    #[serde(default = "default_ramp")]
+    pub ramp_s: f64,
+    /// Final severity, 0 to 1.
+    #[serde(default = "default_severity")]
+    pub severity: f64,
+}
+
+/// Faults the simulators know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// Pump: a spall on a bearing's outer race, impacts at BPFO.
+    BearingOuterRace,
+    /// Pump: growing rotor imbalance (1x shaft speed).
+    Imbalance,
+    /// Bridge: loss of stiffness (cracking, tendon rupture), modal
+    /// frequencies fall.
+    StiffnessLoss,
+    /// Any: the accelerometer output freezes at one value.
+    SensorStuck,
+}
+
+fn default_speed() -> f64 {
+    1.0
+}
+fn default_rpm() -> f64 {
+    1480.0
+}
+fn default_ramp() -> f64 {
+    60.0
+}
+fn default_severity() -> f64 {
+    1.0
+}
+
+impl FaultConfig {
+    /// Severity (0 to 1) at `t` seconds of signal.
+    pub fn severity_at(&self, t: f64) -> f64 {
+        if t < self.onset_s {
+            0.0
+        } else if self.ramp_s <= 0.0 {
+            self.severity
+        } else {
+            self.severity * ((t - self.onset_s) / self.ramp_s).min(1.0)
+        }
+    }
+}
+
+impl SourceConfig {
+    pub(crate) fn validate(&self, kind: AssetKind) -> Result<(), String> {
+        match self {
+            SourceConfig::Sim(sim) => sim.validate(kind),
+            SourceConfig::Csv(csv) => csv.validate(),
+        }
+    }
+
+    pub(crate) fn resolve_paths(&mut self, base: &Path) {
+        if let SourceConfig::Csv(csv) = self {
+            crate::config::resolve_in_place(base, &mut csv.path);
+        }
+    }
+
+    /// Opens the source. `start_us` stamps the first sample of simulators.
+    pub fn open(&self, kind: AssetKind, start_us: u64) -> Result<Box<dyn Source>, SourceError> {
+        Ok(match (self, kind) {
+            (SourceConfig::Sim(sim), AssetKind::Pump) => Box::new(PumpSim::new(sim, start_us)),
+            (SourceConfig::Sim(sim), AssetKind::Bridge) => Box::new(BridgeSim::new(sim, start_us)),
+            (SourceConfig::Csv(csv), _) => Box::new(CsvReplay::open(csv, start_us)?),
+        })
+    }
+}
+
+impl SimConfig {
+    fn validate(&self, kind: AssetKind) -> Result<(), String> {
+        if !(self.speed.is_finite() && self.speed >= 0.0) {
+            return Err(format!("source.speed = {} must be >= 0", self.speed));
+        }
+        if !(self.shaft_rpm.is_finite() && (60.0..=12_000.0).contains(&self.shaft_rpm)) {
+            return Err(format!(
+                "source.shaft_rpm = {} must be within 60..12000",
+                self.shaft_rpm
+            ));
+        }
+        if let Some(f) = &self.fault {
+            let fits = match f.kind {
+                FaultKind::BearingOuterRace | FaultKind::Imbalance => kind == AssetKind::Pump,
+                FaultKind::StiffnessLoss => kind == AssetKind::Bridge,
+                FaultKind::SensorStuck => true,
+            };
+            if !fits {
+                return Err(format!(
+                    "fault {:?} cannot be simulated on a {}",
+                    f.kind,
+                    kind.as_str()
+                ));
+            }
+            if !(f.onset_s.is_finite()
+                && f.onset_s >= 0.0
+                && f.ramp_s.is_finite()
+                && f.ramp_s >= 0.0)
+            {
+                return Err("fault.onset_s and fault.ramp_s must be >= 0".into());
+            }
+            if !(0.0..=1.0).contains(&f.severity) {
+                return Err(format!(
+                    "fault.severity = {} must be within 0..1",
+                    f.severity
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Microseconds since the Unix epoch, now.
+pub fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
