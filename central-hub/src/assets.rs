@@ -1,0 +1,173 @@
+//! What the hub knows about each asset, and its health index.
+//!
+//! Assets are announced by their gateway's birth message and kept up to date
+//! by heartbeats and events. The health index (0-100) summarises the
+//! detector's state and how far the latest score is from the thresholds, so
+//! an operator can sort a fleet by it; the state says what the detector
+//! concluded, plus `offline` when the gateway is gone.
+
+use protocol::{AssetKind, ChannelInfo, DetectorState, ModelRef};
+use serde::{Deserialize, Serialize};
+
+/// The state shown for an asset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssetState {
+    Normal,
+    Warning,
+    Alarm,
+    SensorFault,
+    /// The gateway watching it is gone; the other fields are its last
+    /// known condition.
+    Offline,
+}
+
+impl From<DetectorState> for AssetState {
+    fn from(s: DetectorState) -> Self {
+        match s {
+            DetectorState::Normal => AssetState::Normal,
+            DetectorState::Warning => AssetState::Warning,
+            DetectorState::Alarm => AssetState::Alarm,
+            DetectorState::SensorFault => AssetState::SensorFault,
+        }
+    }
+}
+
+/// The stored record of one asset (key `asset/{id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssetRecord {
+    pub id: String,
+    pub kind: AssetKind,
+    pub site: String,
+    pub gateway: String,
+    pub state: AssetState,
+    /// What the detector last reported, kept while the gateway is offline.
+    pub detector_state: DetectorState,
+    pub health: f64,
+    pub last_score: Option<f64>,
+    pub threshold: Option<f64>,
+    pub alarm_threshold: Option<f64>,
+    pub model: Option<ModelRef>,
+    pub channels: Vec<ChannelInfo>,
+    pub last_seen_ms: u64,
+}
+
+impl AssetRecord {
+    pub fn key(id: &str) -> String {
+        format!("asset/{id}")
+    }
+
+    /// A newly seen asset: healthy until told otherwise.
+    pub fn new(id: &str, kind: AssetKind, site: &str, gateway: &str, now_ms: u64) -> Self {
+        AssetRecord {
+            id: id.to_owned(),
+            kind,
+            site: site.to_owned(),
+            gateway: gateway.to_owned(),
+            state: AssetState::Normal,
+            detector_state: DetectorState::Normal,
+            health: 100.0,
+            last_score: None,
+            threshold: None,
+            alarm_threshold: None,
+            model: None,
+            channels: Vec::new(),
+            last_seen_ms: now_ms,
+        }
+    }
+
+    /// Records what the detector says now and recomputes the health index.
+    pub fn observe(
+        &mut self,
+        state: DetectorState,
+        score: Option<f64>,
+        threshold: f64,
+        alarm_threshold: f64,
+        now_ms: u64,
+    ) {
+        self.detector_state = state;
+        self.state = state.into();
+        if score.is_some() {
+            self.last_score = score;
+        }
+        self.threshold = Some(threshold);
+        self.alarm_threshold = Some(alarm_threshold);
+        self.last_seen_ms = now_ms;
+        if let Some(h) = health_index(state, self.last_score, threshold, alarm_threshold) {
+            self.health = h;
+        }
+    }
+}
+
+/// The health index, 0 (failed) to 100 (as new):
+///
+/// | detector state | health | at the edges |
+/// | --- | --- | --- |
+/// | normal | 100 - 20 * min(score / warning, 1) | 100 at score 0, 80 at the warning threshold |
+/// | warning | 79 - 29 * clamp((score - warning) / (alarm - warning), 0, 1) | 79 down to 50 at the alarm threshold |
+/// | alarm | 49 * min(alarm / score, 1) | 49 at the alarm threshold, 24.5 at twice it |
+/// | sensor fault | unchanged (`None`): the input says nothing about the asset | |
+///
+/// Without a score yet, the index stays where it was.
+pub fn health_index(
+    state: DetectorState,
+    score: Option<f64>,
+    warning: f64,
+    alarm: f64,
+) -> Option<f64> {
+    let score = score?.max(0.0);
+    let h = match state {
+        DetectorState::Normal => 100.0 - 20.0 * (score / warning).min(1.0),
+        DetectorState::Warning => {
+            let span = (alarm - warning).max(f64::EPSILON);
+            79.0 - 29.0 * ((score - warning) / span).clamp(0.0, 1.0)
+        }
+        DetectorState::Alarm => 49.0 * (alarm / score.max(f64::EPSILON)).min(1.0),
+        DetectorState::SensorFault => return None,
+    };
+    Some((h * 10.0).round() / 10.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use DetectorState::*;
+
+    #[test]
+    fn health_bands_follow_the_documented_formula() {
+        let h = |state, score| health_index(state, Some(score), 10.0, 20.0).unwrap();
+        assert_eq!(h(Normal, 0.0), 100.0);
+        assert_eq!(h(Normal, 5.0), 90.0);
+        assert_eq!(h(Normal, 50.0), 80.0);
+        assert_eq!(h(Warning, 10.0), 79.0);
+        assert_eq!(h(Warning, 15.0), 64.5);
+        assert_eq!(h(Warning, 99.0), 50.0);
+        assert_eq!(h(Alarm, 20.0), 49.0);
+        assert_eq!(h(Alarm, 40.0), 24.5);
+        assert_eq!(h(Alarm, 5.0), 49.0);
+        assert_eq!(health_index(SensorFault, Some(5.0), 10.0, 20.0), None);
+        assert_eq!(health_index(Normal, None, 10.0, 20.0), None);
+    }
+
+    #[test]
+    fn health_never_rises_as_the_score_grows_within_a_state() {
+        for state in [Normal, Warning, Alarm] {
+            let mut last = f64::INFINITY;
+            for i in 0..200 {
+                let h = health_index(state, Some(i as f64 * 0.5), 10.0, 20.0).unwrap();
+                assert!(h <= last, "{state:?} at {i}");
+                assert!((0.0..=100.0).contains(&h));
+                last = h;
+            }
+        }
+    }
+
+    #[test]
+    fn a_sensor_fault_keeps_the_last_health() {
+        let mut a = AssetRecord::new("P-1", AssetKind::Pump, "s", "g", 0);
+        a.observe(Alarm, Some(40.0), 10.0, 20.0, 1);
+        assert_eq!(a.health, 24.5);
+        a.observe(SensorFault, None, 10.0, 20.0, 2);
+        assert_eq!((a.state, a.health), (AssetState::SensorFault, 24.5));
+    }
+}

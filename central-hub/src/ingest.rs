@@ -1,0 +1,190 @@
+//! Subscribes to every gateway's messages and stores them, then acknowledges.
+//!
+//! The hub uses a persistent MQTT session with manual acknowledgements: a
+//! QoS 1 message is acknowledged only after the ledger has committed its
+//! effects to disk, so a hub that dies mid-message gets it again from the
+//! broker, and the ledger's deduplication makes the redelivery harmless.
+//!
+//! A payload that fails validation is logged with the reason, counted and
+//! acknowledged (dropping it is the only way to stop its redelivery); it
+//! never reaches the store.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, ConnectionError, Event, MqttOptions, Packet, Publish, QoS};
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::ledger::{Applied, Ledger};
+
+/// Where the broker is and who the hub is to it.
+#[derive(Debug, Clone)]
+pub struct IngestSettings {
+    pub host: String,
+    pub port: u16,
+    /// Stable across restarts: the persistent session is keyed by it.
+    pub client_id: String,
+    pub keep_alive: Duration,
+}
+
+/// Ingest counters, shown by the API.
+#[derive(Debug, Default)]
+pub struct IngestStats {
+    received: AtomicU64,
+    stored: AtomicU64,
+    duplicates: AtomicU64,
+    malformed: AtomicU64,
+    store_failures: AtomicU64,
+    connected: AtomicU64,
+}
+
+/// A snapshot of [`IngestStats`].
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct IngestCounters {
+    pub received: u64,
+    pub stored: u64,
+    pub duplicates: u64,
+    pub malformed: u64,
+    pub store_failures: u64,
+    pub broker_connected: bool,
+}
+
+impl IngestStats {
+    pub fn snapshot(&self) -> IngestCounters {
+        IngestCounters {
+            received: self.received.load(Relaxed),
+            stored: self.stored.load(Relaxed),
+            duplicates: self.duplicates.load(Relaxed),
+            malformed: self.malformed.load(Relaxed),
+            store_failures: self.store_failures.load(Relaxed),
+            broker_connected: self.connected.load(Relaxed) == 1,
+        }
+    }
+}
+
+enum Inbound {
+    Connected,
+    Publish(Publish),
+}
+
+/// Runs until `shutdown` is cancelled.
+pub async fn run(
+    settings: IngestSettings,
+    ledger: Ledger,
+    stats: Arc<IngestStats>,
+    shutdown: CancellationToken,
+) {
+    let mut options = MqttOptions::new(&settings.client_id, &settings.host, settings.port);
+    options
+        .set_keep_alive(settings.keep_alive)
+        .set_clean_session(false)
+        .set_manual_acks(true)
+        .set_max_packet_size(
+            protocol::MAX_PAYLOAD_BYTES * 2,
+            protocol::MAX_PAYLOAD_BYTES * 2,
+        );
+    let (client, eventloop) = AsyncClient::new(options, 64);
+    let (tx, mut rx) = mpsc::channel(256);
+    let network = tokio::spawn(poll_network(eventloop, tx, settings, stats.clone()));
+
+    loop {
+        let inbound = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            inbound = rx.recv() => match inbound {
+                Some(i) => i,
+                None => break,
+            },
+        };
+        match inbound {
+            Inbound::Connected => {
+                let filter = protocol::Topic::subscription_filter();
+                if let Err(e) = client.subscribe(&filter, QoS::AtLeastOnce).await {
+                    tracing::error!("cannot subscribe to {filter}: {e}");
+                }
+            }
+            Inbound::Publish(publish) => {
+                if handle(&ledger, &stats, &publish) {
+                    let _ = client.ack(&publish).await;
+                }
+            }
+        }
+    }
+    let _ = client.disconnect().await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), network).await;
+}
+
+/// Validates and stores one message; returns whether to acknowledge it.
+fn handle(ledger: &Ledger, stats: &IngestStats, publish: &Publish) -> bool {
+    stats.received.fetch_add(1, Relaxed);
+    let message = match protocol::decode(&publish.topic, &publish.payload) {
+        Ok((_, m)) => m,
+        Err(e) => {
+            stats.malformed.fetch_add(1, Relaxed);
+            tracing::warn!(topic = %publish.topic, bytes = publish.payload.len(), "dropped malformed message: {e}");
+            return true;
+        }
+    };
+    match ledger.apply(&message, now_ms()) {
+        Ok(Applied::Stored) => {
+            stats.stored.fetch_add(1, Relaxed);
+            true
+        }
+        Ok(Applied::Duplicate) => {
+            stats.duplicates.fetch_add(1, Relaxed);
+            tracing::debug!(topic = %publish.topic, "duplicate event ignored");
+            true
+        }
+        Err(e) => {
+            // Not acknowledged: the broker redelivers it after a reconnect.
+            stats.store_failures.fetch_add(1, Relaxed);
+            tracing::error!(topic = %publish.topic, "could not store message, not acknowledging it: {e}");
+            false
+        }
+    }
+}
+
+async fn poll_network(
+    mut eventloop: rumqttc::EventLoop,
+    inbound: mpsc::Sender<Inbound>,
+    settings: IngestSettings,
+    stats: Arc<IngestStats>,
+) {
+    let broker = format!("{}:{}", settings.host, settings.port);
+    let mut delay = Duration::from_millis(250);
+    loop {
+        let next = match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                tracing::info!(%broker, session_present = ack.session_present, "hub connected to broker");
+                stats.connected.store(1, Relaxed);
+                delay = Duration::from_millis(250);
+                Some(Inbound::Connected)
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => Some(Inbound::Publish(p)),
+            Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => return,
+            Ok(_) => None,
+            Err(ConnectionError::RequestsDone) => return,
+            Err(e) => {
+                stats.connected.store(0, Relaxed);
+                tracing::warn!(%broker, "hub MQTT connection failed: {e}; retrying in {delay:?}");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+                None
+            }
+        };
+        if let Some(i) = next
+            && inbound.send(i).await.is_err()
+        {
+            return;
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

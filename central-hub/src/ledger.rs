@@ -1,0 +1,251 @@
+//! Applies validated gateway messages to the hub's stored state.
+//!
+//! Every message becomes one atomic, durable commit: the event record (its id
+//! is the deduplication key), the asset's new state and health, and the work
+//! order it opens or attaches to. Because the event is stored in the same
+//! commit as its effects, a redelivered event is recognised by its id and
+//! changes nothing: at-least-once delivery, exactly-once effects.
+//!
+//! The ledger is used by a single ingest task, so read-modify-write needs no
+//! locking; the HTTP API only reads.
+
+use std::sync::Arc;
+
+use protocol::{
+    AnomalyEvent, Birth, Death, DeathReason, DetectorState, EventKind, Heartbeat, Message,
+    PipelineCounters,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::assets::{AssetRecord, AssetState};
+use crate::store::{Store, StoreError, Write, get_json, put_json, scan_json};
+use crate::work_orders::{self, WorkOrder};
+
+const WORK_ORDER_SEQUENCE: &str = "seq/wo";
+
+/// What applying a message did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    Stored,
+    /// An event already stored (a redelivery); nothing changed.
+    Duplicate,
+}
+
+/// The stored record of a gateway (key `gateway/{id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GatewayRecord {
+    pub id: String,
+    pub site: String,
+    pub agent_version: String,
+    pub online: bool,
+    pub started_at_ms: u64,
+    pub last_seen_ms: u64,
+    pub assets: Vec<String>,
+    pub counters: Option<PipelineCounters>,
+    pub last_death: Option<DeathReason>,
+}
+
+/// An event as stored (key `event/{id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    pub received_at_ms: u64,
+    pub work_order: Option<String>,
+    pub event: AnomalyEvent,
+}
+
+/// The hub's state, on a [`Store`].
+#[derive(Clone)]
+pub struct Ledger {
+    store: Arc<dyn Store>,
+}
+
+impl Ledger {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Ledger { store }
+    }
+
+    /// Applies one validated message received at `now_ms`.
+    pub fn apply(&self, message: &Message, now_ms: u64) -> Result<Applied, StoreError> {
+        match message {
+            Message::Birth(m) => self.apply_birth(m, now_ms),
+            Message::Heartbeat(m) => self.apply_heartbeat(m, now_ms),
+            Message::Event(m) => self.apply_event(m, now_ms),
+            Message::Death(m) => self.apply_death(m, now_ms),
+        }
+    }
+
+    pub fn assets(&self) -> Result<Vec<AssetRecord>, StoreError> {
+        scan_json(&*self.store, "asset/")
+    }
+
+    pub fn gateways(&self) -> Result<Vec<GatewayRecord>, StoreError> {
+        scan_json(&*self.store, "gateway/")
+    }
+
+    pub fn work_orders(&self) -> Result<Vec<WorkOrder>, StoreError> {
+        scan_json(&*self.store, "wo/")
+    }
+
+    pub fn work_order(&self, id: &str) -> Result<Option<WorkOrder>, StoreError> {
+        get_json(&*self.store, &WorkOrder::key(id))
+    }
+
+    pub fn event(&self, id: &str) -> Result<Option<StoredEvent>, StoreError> {
+        get_json(&*self.store, &event_key(id))
+    }
+
+    fn gateway(&self, id: &str) -> Result<Option<GatewayRecord>, StoreError> {
+        get_json(&*self.store, &format!("gateway/{id}"))
+    }
+
+    fn apply_birth(&self, m: &Birth, now_ms: u64) -> Result<Applied, StoreError> {
+        let previous = self.gateway(&m.gateway)?;
+        // A new agent process starts its detectors afresh; a mere reconnect
+        // of the same process keeps them.
+        let restarted = previous
+            .as_ref()
+            .is_none_or(|g| g.started_at_ms != m.started_at_ms);
+        let mut writes = Vec::new();
+        for info in &m.assets {
+            let key = AssetRecord::key(&info.id);
+            let mut asset = get_json::<AssetRecord>(&*self.store, &key)?.unwrap_or_else(|| {
+                AssetRecord::new(&info.id, info.kind, &m.site, &m.gateway, now_ms)
+            });
+            asset.kind = info.kind;
+            asset.site = m.site.clone();
+            asset.gateway = m.gateway.clone();
+            asset.channels = info.channels.clone();
+            asset.model = Some(info.model.clone());
+            asset.last_seen_ms = now_ms;
+            if restarted {
+                asset.detector_state = DetectorState::Normal;
+            }
+            asset.state = asset.detector_state.into();
+            writes.push(put_json(key, &asset));
+        }
+        let gateway = GatewayRecord {
+            id: m.gateway.clone(),
+            site: m.site.clone(),
+            agent_version: m.agent_version.clone(),
+            online: true,
+            started_at_ms: m.started_at_ms,
+            last_seen_ms: now_ms,
+            assets: m.assets.iter().map(|a| a.id.clone()).collect(),
+            counters: previous.and_then(|g| g.counters),
+            last_death: None,
+        };
+        writes.push(put_json(format!("gateway/{}", m.gateway), &gateway));
+        self.store.commit(writes)?;
+        Ok(Applied::Stored)
+    }
+
+    fn apply_heartbeat(&self, m: &Heartbeat, now_ms: u64) -> Result<Applied, StoreError> {
+        let mut writes = Vec::new();
+        if let Some(mut gateway) = self.gateway(&m.gateway)? {
+            gateway.online = true;
+            gateway.last_seen_ms = now_ms;
+            gateway.counters = Some(m.counters.clone());
+            writes.push(put_json(format!("gateway/{}", m.gateway), &gateway));
+        }
+        for status in &m.assets {
+            let key = AssetRecord::key(&status.id);
+            let Some(mut asset) = get_json::<AssetRecord>(&*self.store, &key)? else {
+                tracing::debug!(asset = %status.id, gateway = %m.gateway, "heartbeat for an asset without birth; waiting for its birth");
+                continue;
+            };
+            asset.observe(
+                status.state,
+                status.last_score,
+                status.threshold,
+                status.alarm_threshold,
+                now_ms,
+            );
+            writes.push(put_json(key, &asset));
+        }
+        self.store.commit(writes)?;
+        Ok(Applied::Stored)
+    }
+
+    fn apply_event(&self, e: &AnomalyEvent, now_ms: u64) -> Result<Applied, StoreError> {
+        if self.store.get(&event_key(&e.event_id))?.is_some() {
+            return Ok(Applied::Duplicate);
+        }
+        let mut writes = Vec::new();
+        let key = AssetRecord::key(&e.asset_id);
+        let mut asset = get_json::<AssetRecord>(&*self.store, &key)?.unwrap_or_else(|| {
+            AssetRecord::new(&e.asset_id, e.asset_kind, &e.site, &e.gateway, now_ms)
+        });
+        let score = (e.kind == EventKind::Anomaly).then_some(e.score);
+        asset.observe(e.state, score, e.threshold, e.alarm_threshold, now_ms);
+        if asset.model.is_none() {
+            asset.model = Some(e.model.clone());
+        }
+        writes.push(put_json(key, &asset));
+
+        let work_order = self.work_order_for(e, now_ms, &mut writes)?;
+        let stored = StoredEvent {
+            received_at_ms: now_ms,
+            work_order,
+            event: e.clone(),
+        };
+        writes.push(put_json(event_key(&e.event_id), &stored));
+        self.store.commit(writes)?;
+        Ok(Applied::Stored)
+    }
+
+    /// Opens or updates the work order an event belongs to; returns its id.
+    fn work_order_for(
+        &self,
+        e: &AnomalyEvent,
+        now_ms: u64,
+        writes: &mut Vec<Write>,
+    ) -> Result<Option<String>, StoreError> {
+        let kind = work_orders::kind_of(e);
+        let index = WorkOrder::open_key(&e.asset_id, kind);
+        let open = match get_json::<String>(&*self.store, &index)? {
+            Some(id) => self.work_order(&id)?.filter(|wo| wo.status.is_open()),
+            None => None,
+        };
+        if let Some(mut wo) = open {
+            wo.attach(e, now_ms);
+            writes.push(put_json(WorkOrder::key(&wo.id), &wo));
+            return Ok(Some(wo.id));
+        }
+        if !work_orders::opens(e) {
+            return Ok(None);
+        }
+        let n = get_json::<u64>(&*self.store, WORK_ORDER_SEQUENCE)?.unwrap_or(0) + 1;
+        let wo = WorkOrder::open(WorkOrder::id_for(n), e, now_ms);
+        tracing::info!(work_order = %wo.id, asset = %wo.asset_id, priority = wo.priority, "work order opened: {}", wo.reason);
+        writes.push(put_json(WORK_ORDER_SEQUENCE, &n));
+        writes.push(put_json(index, &wo.id));
+        writes.push(put_json(WorkOrder::key(&wo.id), &wo));
+        Ok(Some(wo.id))
+    }
+
+    fn apply_death(&self, m: &Death, now_ms: u64) -> Result<Applied, StoreError> {
+        let mut writes = Vec::new();
+        if let Some(mut gateway) = self.gateway(&m.gateway)? {
+            gateway.online = false;
+            gateway.last_seen_ms = now_ms;
+            gateway.last_death = Some(m.reason);
+            writes.push(put_json(format!("gateway/{}", m.gateway), &gateway));
+        }
+        for mut asset in self.assets()? {
+            if asset.gateway == m.gateway && asset.site == m.site {
+                asset.state = AssetState::Offline;
+                writes.push(put_json(AssetRecord::key(&asset.id), &asset));
+            }
+        }
+        self.store.commit(writes)?;
+        Ok(Applied::Stored)
+    }
+}
+
+fn event_key(id: &str) -> String {
+    format!("event/{id}")
+}
+
+#[cfg(test)]
+#[path = "ledger_tests.rs"]
+mod tests;

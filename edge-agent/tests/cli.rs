@@ -1,0 +1,152 @@
+//! The agent binary refuses bad configs and models at start-up with one line
+//! that names the file and the problem, and `check` accepts a good config.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn agent(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_edge-agent"))
+        .args(args)
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("edge-agent runs")
+}
+
+fn models() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
+}
+
+fn config(dir: &Path, model: &Path) -> PathBuf {
+    let path = dir.join("gateway.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "site = \"s\"\ngateway = \"g\"\n[mqtt]\nport = 1\n[[assets]]\nid = \"P-1\"\nkind = \"pump\"\nmodel = \"{}\"\nsource = {{ type = \"sim\", seed = 1 }}\n",
+            model.display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// The single stderr line of a failed run.
+fn failure_line(out: &Output) -> String {
+    assert!(!out.status.success(), "expected failure");
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    assert_eq!(stderr.lines().count(), 1, "more than one line: {stderr}");
+    stderr
+}
+
+#[test]
+fn missing_config_is_one_line_naming_the_file() {
+    let line = failure_line(&agent(&["run", "--config", "/nonexistent/gw.toml"]));
+    assert!(
+        line.contains("config file /nonexistent/gw.toml: cannot read"),
+        "{line}"
+    );
+}
+
+#[test]
+fn invalid_config_is_one_line_with_the_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "site = \"s\"\ngateway = \"g\"\n[mqtt]\nport = \"x\"\n",
+    )
+    .unwrap();
+    let line = failure_line(&agent(&["run", "--config", path.to_str().unwrap()]));
+    assert!(line.contains(&path.display().to_string()), "{line}");
+    assert!(line.contains("line 4"), "{line}");
+}
+
+#[test]
+fn missing_model_is_one_line_naming_the_model_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path(), &dir.path().join("no-such-model"));
+    let line = failure_line(&agent(&["run", "--config", path.to_str().unwrap()]));
+    assert!(
+        line.contains("no-such-model/model.json: cannot read"),
+        "{line}"
+    );
+}
+
+#[test]
+fn corrupt_model_is_one_line_naming_the_onnx_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    std::fs::create_dir(&model).unwrap();
+    std::fs::copy(
+        models().join("pump-anomaly/model.json"),
+        model.join("model.json"),
+    )
+    .unwrap();
+    std::fs::write(model.join("model.onnx"), b"definitely not onnx").unwrap();
+    let path = config(dir.path(), &model);
+    let line = failure_line(&agent(&["run", "--config", path.to_str().unwrap()]));
+    assert!(
+        line.contains("model/model.onnx: not a usable ONNX graph"),
+        "{line}"
+    );
+}
+
+#[test]
+fn check_accepts_a_good_config_and_loads_its_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path(), &models().join("pump-anomaly"));
+    let out = agent(&["check", "--config", path.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("ok, gateway g at site s, 1 asset(s)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn features_export_writes_the_profile_header_and_one_row_per_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path(), &models().join("pump-anomaly"));
+    let csv = dir.path().join("features.csv");
+    let out = agent(&[
+        "features",
+        "--config",
+        path.to_str().unwrap(),
+        "--seconds",
+        "5",
+        "--output",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "asset_id,window_start_ms,accel_rms_g,accel_peak_g,crest_factor,kurtosis,band_10_100hz_rms_g,band_100_500hz_rms_g,band_500_1000hz_rms_g,band_1000_2500hz_rms_g,temperature_c"
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 5, "{text}");
+    assert!(
+        rows.iter()
+            .all(|r| r.starts_with("P-1,") && r.split(',').count() == 11)
+    );
+}
+
+#[test]
+fn the_example_config_is_valid_and_its_models_load() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/pump-station.toml");
+    let out = agent(&["check", "--config", example.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,0 +1,217 @@
+//! Sensor to work order with real processes: an embedded broker
+//! (`central-hub broker`), the hub (`central-hub serve`) and a gateway
+//! (`edge-agent run`) on loopback. One simulated pump develops a bearing
+//! fault, its neighbour stays healthy; the work order must appear through
+//! the HTTP API, a malformed payload must be counted and dropped without
+//! touching stored state, a stopped gateway must show as offline, and the
+//! hub must keep its state across a kill -9.
+
+use std::time::Duration;
+
+use rumqttc::{Client, MqttOptions, QoS};
+use serde_json::Value;
+use system_tests::{Process, bin, free_port, get_json, repo_root, wait_until};
+
+fn agent_config(mqtt_port: u16) -> String {
+    let models = repo_root().join("models");
+    format!(
+        r#"site = "e2e-site"
+gateway = "gw-e2e"
+heartbeat_interval_s = 1
+
+[mqtt]
+host = "127.0.0.1"
+port = {mqtt_port}
+
+[[assets]]
+id = "P-1"
+kind = "pump"
+model = "{pump}"
+source = {{ type = "sim", seed = 3201, speed = 10 }}
+
+[[assets]]
+id = "P-2"
+kind = "pump"
+model = "{pump}"
+source = {{ type = "sim", seed = 3202, speed = 10, fault = {{ kind = "bearing_outer_race", onset_s = 5, ramp_s = 60 }} }}
+"#,
+        pump = models.join("pump-anomaly").display()
+    )
+}
+
+fn find<'a>(list: &'a Value, field: &str, value: &str) -> Option<&'a Value> {
+    list.as_array()?.iter().find(|v| v[field] == value)
+}
+
+#[test]
+fn faulty_pump_becomes_a_work_order_healthy_pump_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path();
+    let (mqtt, http) = (free_port(), free_port());
+    let mqtt_addr = format!("127.0.0.1:{mqtt}");
+    let api = format!("http://127.0.0.1:{http}");
+    let hub_dir = dir.path().join("hub-data");
+    let hub_args = [
+        "serve",
+        "--mqtt",
+        &mqtt_addr,
+        "--http",
+        &format!("127.0.0.1:{http}"),
+        "--data-dir",
+        hub_dir.to_str().unwrap(),
+    ];
+
+    let _broker = Process::start(
+        "broker",
+        &bin("central-hub"),
+        &["broker", "--listen", &mqtt_addr],
+        logs,
+    );
+    let mut hub = Process::start("hub", &bin("central-hub"), &hub_args, logs);
+    wait_until(
+        "hub connected to the broker",
+        Duration::from_secs(30),
+        || {
+            let h = get_json(&format!("{api}/healthz"))?;
+            Ok((h["broker_connected"] == true).then_some(()))
+        },
+    );
+
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(&config, agent_config(mqtt)).unwrap();
+    let mut agent = Process::start(
+        "agent",
+        &bin("edge-agent"),
+        &["run", "--config", config.to_str().unwrap()],
+        logs,
+    );
+
+    // The faulty pump's work order, through the API.
+    let order = wait_until("a work order for P-2", Duration::from_secs(120), || {
+        let orders = get_json(&format!("{api}/api/work-orders"))?;
+        Ok(find(&orders, "asset_id", "P-2").cloned())
+    });
+    assert_eq!(order["status"], "open");
+    assert_eq!(order["kind"], "anomaly");
+    assert!(order["id"].as_str().unwrap().starts_with("WO-"));
+    assert!(matches!(order["priority"].as_u64(), Some(1 | 2)), "{order}");
+    assert!(
+        order["created_at"].as_str().unwrap().ends_with('Z'),
+        "{order}"
+    );
+    let reason = order["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("P-2") && reason.contains("pump-anomaly 1.0.0"),
+        "{reason}"
+    );
+
+    wait_until(
+        "P-2 in alarm with low health",
+        Duration::from_secs(30),
+        || {
+            let assets = get_json(&format!("{api}/api/assets"))?;
+            let p2 = find(&assets, "id", "P-2").ok_or("P-2 not listed")?;
+            Ok((p2["state"] == "alarm" && p2["health"].as_f64() < Some(50.0)).then_some(()))
+        },
+    );
+    // Give the healthy pump time to misbehave: 100 s of signal each.
+    wait_until("200 windows scored", Duration::from_secs(120), || {
+        let gateways = get_json(&format!("{api}/api/gateways"))?;
+        let scored = gateways[0]["counters"]["windows_scored"]
+            .as_u64()
+            .unwrap_or(0);
+        Ok((scored >= 200).then_some(()))
+    });
+    let assets = get_json(&format!("{api}/api/assets")).unwrap();
+    let p1 = find(&assets, "id", "P-1").expect("P-1 listed");
+    assert_eq!(p1["kind"], "pump");
+    assert_eq!(p1["state"], "normal", "{p1}");
+    assert!(p1["health"].as_f64().unwrap() >= 80.0, "{p1}");
+    let orders = get_json(&format!("{api}/api/work-orders")).unwrap();
+    assert!(
+        find(&orders, "asset_id", "P-1").is_none(),
+        "healthy pump got a work order: {orders}"
+    );
+
+    // A malformed payload on a hub topic is counted and dropped.
+    let stats_before = get_json(&format!("{api}/api/stats")).unwrap();
+    publish_raw(
+        mqtt,
+        "pdm/v1/e2e-site/gw-e2e/event",
+        b"{\"event_id\": 42, truncated",
+    );
+    wait_until(
+        "the malformed payload to be counted",
+        Duration::from_secs(20),
+        || {
+            let stats = get_json(&format!("{api}/api/stats"))?;
+            Ok((stats["malformed"].as_u64() > stats_before["malformed"].as_u64()).then_some(()))
+        },
+    );
+    let orders_after = get_json(&format!("{api}/api/work-orders")).unwrap();
+    let ids = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        ids(&orders_after),
+        ids(&orders),
+        "stored work orders changed"
+    );
+
+    // A cleanly stopped gateway says goodbye: its assets go offline.
+    let status = agent
+        .terminate(Duration::from_secs(20))
+        .expect("agent stops on SIGTERM");
+    assert!(status.success(), "agent exit: {status:?}\n{}", agent.log());
+    wait_until(
+        "assets offline after the gateway's death message",
+        Duration::from_secs(20),
+        || {
+            let assets = get_json(&format!("{api}/api/assets"))?;
+            let all_offline = assets
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|a| a["state"] == "offline");
+            Ok(all_offline.then_some(()))
+        },
+    );
+
+    // The hub keeps its state across a kill -9.
+    hub.kill();
+    let _hub = Process::start("hub-restarted", &bin("central-hub"), &hub_args, logs);
+    let orders = wait_until(
+        "work orders served after the hub restart",
+        Duration::from_secs(30),
+        || {
+            let orders = get_json(&format!("{api}/api/work-orders"))?;
+            Ok(find(&orders, "asset_id", "P-2").is_some().then_some(orders))
+        },
+    );
+    assert_eq!(ids(&orders), ids(&orders_after));
+}
+
+/// Publishes bytes with QoS 1 and waits for the broker's PUBACK.
+fn publish_raw(port: u16, topic: &str, payload: &[u8]) {
+    let mut options = MqttOptions::new("e2e-garbage-publisher", "127.0.0.1", port);
+    options.set_keep_alive(Duration::from_secs(5));
+    let (client, mut connection) = Client::new(options, 10);
+    client
+        .publish(topic, QoS::AtLeastOnce, false, payload)
+        .unwrap();
+    for event in connection.iter().take(20) {
+        match event {
+            Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) => {
+                let _ = client.disconnect();
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => panic!("publishing the malformed payload: {e}"),
+        }
+    }
+    panic!("no PUBACK for the malformed payload");
+}
