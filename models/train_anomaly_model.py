@@ -15,12 +15,15 @@ The model, in the order the ONNX graph computes it:
      windows score about the number of features, and a change is caught
      whether it breaks the usual correlations or just moves one feature far
      along them (a PCA residual alone misses the latter);
-  4. each feature's share of the score is its reconstruction-based
-     contribution (Alcala & Qin, 2009): (Mz)_i^2 / M_ii, normalised so the
-     contributions add up to the score;
-  5. what the model expected for feature i is its conditional mean given all
-     other features, z_i - (Mz)_i / M_ii, mapped back to the feature's unit,
-     so an event can say "mode 1 at 3.52 Hz, expected 3.90 Hz".
+  4. the explanation: each feature's share of the score is its squared
+     standardised deviation from its typical healthy value, relative to the
+     other features' (scaled so the contributions add up to the score), and
+     what the model "expected" is that typical value (the training mean,
+     mapped back to the feature's unit). Operators read "mode1_freq_hz 3.41,
+     typically 3.88" directly. (Reconstruction-based contributions of the
+     Mahalanobis distance were tried first: they blame features for being
+     inconsistent with the others, e.g. a normal temperature "expected" at
+     -27 C during an imbalance, which no operator can act on.)
 
 Thresholds come from held-out healthy machines: the warning threshold is the
 99.9th percentile of their scores times a margin, the alarm threshold twice
@@ -74,17 +77,15 @@ class GaussianModel:
         z = (t - self.mu) / self.sigma
         corr = np.cov(z, rowvar=False)
         self.precision = np.linalg.inv(corr + shrinkage * np.eye(len(names)))
-        self.inv_diag = 1.0 / np.diag(self.precision)
+        self.typical = np.where(self.log_mask, np.exp(self.mu), self.mu)
 
     def score(self, x):
         t = to_model_space(x, self.log_mask)
         z = (t - self.mu) / self.sigma
-        mz = z @ self.precision
-        score = np.sum(z * mz, axis=1)
-        rbc = mz**2 * self.inv_diag
-        contributions = rbc / np.maximum(rbc.sum(axis=1, keepdims=True), EPS) * score[:, None]
-        expected_t = (z - mz * self.inv_diag) * self.sigma + self.mu
-        expected = np.where(self.log_mask, np.exp(expected_t), expected_t)
+        score = np.sum(z * (z @ self.precision), axis=1)
+        deviation = z**2
+        contributions = deviation / np.maximum(deviation.sum(axis=1, keepdims=True), EPS) * score[:, None]
+        expected = np.broadcast_to(self.typical, z.shape)
         return score, contributions, expected
 
     def to_onnx(self, model_id, version):
@@ -96,7 +97,7 @@ class GaussianModel:
             numpy_helper.from_array(f32(self.mu.reshape(1, n)), "mu"),
             numpy_helper.from_array(f32(self.sigma.reshape(1, n)), "sigma"),
             numpy_helper.from_array(f32(self.precision), "precision"),
-            numpy_helper.from_array(f32(self.inv_diag.reshape(1, n)), "inv_diag"),
+            numpy_helper.from_array(f32(self.typical.reshape(1, n)), "typical"),
             numpy_helper.from_array(np.array([1], dtype=np.int64), "feature_axis"),
         ]
         nodes = [
@@ -108,18 +109,12 @@ class GaussianModel:
             helper.make_node("MatMul", ["z", "precision"], ["mz"]),
             helper.make_node("Mul", ["z", "mz"], ["terms"]),
             helper.make_node("ReduceSum", ["terms", "feature_axis"], ["score"], keepdims=1),
-            helper.make_node("Mul", ["mz", "mz"], ["mz_squared"]),
-            helper.make_node("Mul", ["mz_squared", "inv_diag"], ["rbc"]),
-            helper.make_node("ReduceSum", ["rbc", "feature_axis"], ["rbc_total"], keepdims=1),
-            helper.make_node("Max", ["rbc_total", "eps"], ["rbc_total_safe"]),
-            helper.make_node("Div", ["rbc", "rbc_total_safe"], ["rbc_share"]),
-            helper.make_node("Mul", ["rbc_share", "score"], ["contributions"]),
-            helper.make_node("Mul", ["mz", "inv_diag"], ["correction"]),
-            helper.make_node("Sub", ["z", "correction"], ["expected_z"]),
-            helper.make_node("Mul", ["expected_z", "sigma"], ["expected_scaled"]),
-            helper.make_node("Add", ["expected_scaled", "mu"], ["expected_t"]),
-            helper.make_node("Exp", ["expected_t"], ["expected_exp"]),
-            helper.make_node("Where", ["log_mask", "expected_exp", "expected_t"], ["expected"]),
+            helper.make_node("Mul", ["z", "z"], ["deviation"]),
+            helper.make_node("ReduceSum", ["deviation", "feature_axis"], ["deviation_total"], keepdims=1),
+            helper.make_node("Max", ["deviation_total", "eps"], ["deviation_total_safe"]),
+            helper.make_node("Div", ["deviation", "deviation_total_safe"], ["share"]),
+            helper.make_node("Mul", ["share", "score"], ["contributions"]),
+            helper.make_node("Identity", ["typical"], ["expected"]),
         ]
         graph = helper.make_graph(
             nodes,
@@ -226,7 +221,7 @@ def main():
         "alarm_threshold": alarm_threshold,
         "self_test": self_test,
         "training": {
-            "method": "squared Mahalanobis distance of standardised, log-scaled features; reconstruction-based contributions",
+            "method": "squared Mahalanobis distance of standardised, log-scaled features; explained by each feature's standardised deviation from its typical value",
             "shrinkage": args.shrinkage,
             "train_windows": int(len(x_train)),
             # Of the feature values only: the export's time column is wall-clock.

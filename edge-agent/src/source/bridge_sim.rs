@@ -16,7 +16,10 @@ use std::f64::consts::TAU;
 
 use super::resonator::Resonator;
 use super::rng::SimRng;
-use super::{BLOCK_SECONDS, Block, FaultConfig, FaultKind, Pacing, SimConfig, Source, SourceError};
+use super::{
+    BLOCK_SECONDS, Block, FaultConfig, FaultKind, Pacing, SimConfig, Source, SourceError,
+    StuckSensor,
+};
 
 /// Sample rate of the simulated structural accelerometer.
 pub const BRIDGE_SAMPLE_RATE_HZ: f64 = 100.0;
@@ -51,7 +54,7 @@ pub struct BridgeSim {
     next_vehicle_s: f64,
     base_temp_c: f64,
     day_phase: f64,
-    stuck_at: Option<f32>,
+    stuck: StuckSensor,
 }
 
 impl BridgeSim {
@@ -87,15 +90,12 @@ impl BridgeSim {
             participation,
             modes,
             vehicles: Vec::new(),
-            stuck_at: None,
+            stuck: StuckSensor::default(),
         }
     }
 
     fn severity(&self, kind: FaultKind, t: f64) -> f64 {
-        match &self.fault {
-            Some(f) if f.kind == kind => f.severity_at(t),
-            _ => 0.0,
-        }
+        FaultConfig::severity_of(self.fault.as_ref(), kind, t)
     }
 
     /// Deck temperature at `t` seconds: a daily cycle of +/-4 C.
@@ -161,10 +161,7 @@ impl Source for BridgeSim {
             let sensor_noise = 5.0e-6 * self.rng.normal();
             vibration.push((self.scale_g * response + sensor_noise) as f32);
         }
-        if stuck {
-            let value = *self.stuck_at.get_or_insert(vibration[0]);
-            vibration.iter_mut().for_each(|v| *v = value);
-        }
+        self.stuck.apply(stuck, &mut vibration);
         self.sample += n as u64;
         let reading = temp_c + 0.05 * self.rng.normal();
         Ok(Some(Block {

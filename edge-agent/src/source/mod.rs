@@ -156,6 +156,15 @@ fn default_severity() -> f64 {
 }
 
 impl FaultConfig {
+    /// Severity (0 to 1) at `t` of a fault of `kind`: 0 when the configured
+    /// fault (if any) is of another kind.
+    pub fn severity_of(fault: Option<&FaultConfig>, kind: FaultKind, t: f64) -> f64 {
+        match fault {
+            Some(f) if f.kind == kind => f.severity_at(t),
+            _ => 0.0,
+        }
+    }
+
     /// Severity (0 to 1) at `t` seconds of signal.
     pub fn severity_at(&self, t: f64) -> f64 {
         if t < self.onset_s {
@@ -231,6 +240,22 @@ impl SimConfig {
             }
         }
         Ok(())
+    }
+}
+
+/// A sensor whose output froze: once stuck, it repeats the first value it
+/// froze at for ever.
+#[derive(Debug, Default)]
+struct StuckSensor {
+    frozen_at: Option<f32>,
+}
+
+impl StuckSensor {
+    fn apply(&mut self, stuck: bool, samples: &mut [f32]) {
+        if stuck && let Some(&first) = samples.first() {
+            let value = *self.frozen_at.get_or_insert(first);
+            samples.iter_mut().for_each(|v| *v = value);
+        }
     }
 }
 

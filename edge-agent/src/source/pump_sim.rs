@@ -17,7 +17,10 @@ use std::f64::consts::TAU;
 
 use super::resonator::Resonator;
 use super::rng::SimRng;
-use super::{BLOCK_SECONDS, Block, FaultConfig, FaultKind, Pacing, SimConfig, Source, SourceError};
+use super::{
+    BLOCK_SECONDS, Block, FaultConfig, FaultKind, Pacing, SimConfig, Source, SourceError,
+    StuckSensor,
+};
 
 /// Sample rate of the simulated accelerometer (2.56 x a 2 kHz analysis band).
 pub const PUMP_SAMPLE_RATE_HZ: f64 = 5120.0;
@@ -43,7 +46,7 @@ pub struct PumpSim {
     flow_modulation: f64,
     next_impact_s: f64,
     base_temp_c: f64,
-    stuck_at: Option<f32>,
+    stuck: StuckSensor,
 }
 
 impl PumpSim {
@@ -81,15 +84,12 @@ impl PumpSim {
             flow_modulation: 0.0,
             next_impact_s: 0.0,
             base_temp_c,
-            stuck_at: None,
+            stuck: StuckSensor::default(),
         }
     }
 
     fn severity(&self, kind: FaultKind, t: f64) -> f64 {
-        match &self.fault {
-            Some(f) if f.kind == kind => f.severity_at(t),
-            _ => 0.0,
-        }
+        FaultConfig::severity_of(self.fault.as_ref(), kind, t)
     }
 }
 
@@ -136,10 +136,7 @@ impl Source for PumpSim {
                 + self.housing.step(drive);
             vibration.push(a as f32);
         }
-        if stuck {
-            let value = *self.stuck_at.get_or_insert(vibration[0]);
-            vibration.iter_mut().for_each(|v| *v = value);
-        }
+        self.stuck.apply(stuck, &mut vibration);
         self.sample += n as u64;
 
         // Slow thermal drift of the housing plus the heat of a failing bearing.

@@ -1,0 +1,106 @@
+//! The README's first command: `central-hub demo`. Within 60 s of start a
+//! work order exists for each faulty asset (P-102, SPAN-2) and none for the
+//! healthy ones (P-101, SPAN-1); `--for` ends it cleanly.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use system_tests::{Process, bin, free_port, get_json, wait_until};
+
+fn assets_with_orders(orders: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = orders
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|o| o["asset_id"].as_str().unwrap_or("?").to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn demo_raises_work_orders_for_the_faulty_assets_within_a_minute() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = free_port();
+    let api = format!("http://127.0.0.1:{http}");
+    let data = dir.path().join("demo-data");
+    let started = Instant::now();
+    let mut demo = Process::start(
+        "demo",
+        &bin("central-hub"),
+        &[
+            "demo",
+            "--http",
+            &format!("127.0.0.1:{http}"),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    let deadline = Duration::from_secs(60);
+    let orders = wait_until("work orders for P-102 and SPAN-2", deadline, || {
+        let orders = get_json(&format!("{api}/api/work-orders"))?;
+        let assets = assets_with_orders(&orders);
+        Ok(
+            (assets.contains(&"P-102".to_owned()) && assets.contains(&"SPAN-2".to_owned()))
+                .then_some(orders),
+        )
+    });
+    eprintln!(
+        "both work orders after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(assets_with_orders(&orders), ["P-102", "SPAN-2"], "{orders}");
+
+    let assets = get_json(&format!("{api}/api/assets")).unwrap();
+    let states: Vec<(String, String)> = assets
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["id"].as_str().unwrap().to_owned(),
+                a["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(states.len(), 4, "{assets}");
+    for (id, state) in &states {
+        if id == "P-101" || id == "SPAN-1" {
+            assert_eq!(state, "normal", "{id}: {assets}");
+        }
+    }
+
+    let status = demo
+        .terminate(Duration::from_secs(30))
+        .expect("demo stops on SIGTERM");
+    assert!(status.success(), "{status:?}\n{}", demo.log());
+    let out = demo.log();
+    assert!(
+        out.contains(&format!("operators' queue:  http://127.0.0.1:{http}/")),
+        "{out}"
+    );
+}
+
+#[test]
+fn demo_for_seconds_exits_cleanly_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = free_port();
+    let mut demo = Process::start(
+        "demo-for",
+        &bin("central-hub"),
+        &["demo", "--http", &format!("127.0.0.1:{http}"), "--for", "3"],
+        dir.path(),
+    );
+    let status = demo
+        .wait_exit(Duration::from_secs(30))
+        .expect("demo --for 3 ends by itself");
+    assert!(status.success(), "{status:?}\n{}", demo.log());
+    assert!(
+        demo.log().contains("stopping: agents say goodbye"),
+        "{}",
+        demo.log()
+    );
+}
