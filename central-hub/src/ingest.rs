@@ -113,7 +113,14 @@ pub async fn run(
         }
     }
     let _ = client.disconnect().await;
-    let _ = tokio::time::timeout(Duration::from_secs(2), network).await;
+    let mut network = network;
+    if tokio::time::timeout(Duration::from_secs(2), &mut network)
+        .await
+        .is_err()
+    {
+        // Still trying to reach a broker that is gone: stop trying.
+        network.abort();
+    }
 }
 
 /// Validates and stores one message; returns whether to acknowledge it.

@@ -162,7 +162,9 @@ impl Ledger {
             );
             writes.push(put_json(key, &asset));
         }
-        self.store.commit(writes)?;
+        if !writes.is_empty() {
+            self.store.commit(writes)?;
+        }
         Ok(Applied::Stored)
     }
 

@@ -301,7 +301,7 @@ fn scoring_lane(
                 tracing::debug!(%asset, "window {} refused: {}", window.seq, fault.reason);
             }
             Outcome::ModelFailed(reason) => {
-                counters.add_window_rejected();
+                counters.add_model_failure();
                 tracing::warn!(%asset, "window {} not scored: {reason}", window.seq);
             }
         }

@@ -82,6 +82,7 @@ pub async fn run(
         }
     }
 
+    let mut network = network;
     let goodbye = async {
         let death = Message::Death(Death {
             site,
@@ -91,7 +92,7 @@ pub async fn run(
         });
         publish(&client, &death, &counters).await;
         let _ = client.disconnect().await;
-        let _ = network.await;
+        let _ = (&mut network).await;
     };
     if tokio::time::timeout(GOODBYE_TIMEOUT, goodbye)
         .await
@@ -100,6 +101,7 @@ pub async fn run(
         tracing::warn!(
             "broker did not take the goodbye within {GOODBYE_TIMEOUT:?}; leaving anyway"
         );
+        network.abort();
     }
 }
 

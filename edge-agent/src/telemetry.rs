@@ -15,6 +15,7 @@ pub struct Counters {
     windows_scored: AtomicU64,
     windows_dropped: AtomicU64,
     windows_rejected: AtomicU64,
+    model_failures: AtomicU64,
     gaps: AtomicU64,
     events_raised: AtomicU64,
     events_published: AtomicU64,
@@ -30,6 +31,9 @@ impl Counters {
     }
     pub fn add_window_rejected(&self) {
         self.windows_rejected.fetch_add(1, Relaxed);
+    }
+    pub fn add_model_failure(&self) {
+        self.model_failures.fetch_add(1, Relaxed);
     }
     pub fn add_gaps(&self, n: u64) {
         self.gaps.fetch_add(n, Relaxed);
@@ -49,6 +53,7 @@ impl Counters {
             windows_scored: self.windows_scored.load(Relaxed),
             windows_dropped: self.windows_dropped.load(Relaxed),
             windows_rejected: self.windows_rejected.load(Relaxed),
+            model_failures: self.model_failures.load(Relaxed),
             gaps: self.gaps.load(Relaxed),
             events_raised: self.events_raised.load(Relaxed),
             events_published: self.events_published.load(Relaxed),

@@ -145,6 +145,9 @@ pub struct PipelineCounters {
     pub windows_dropped: u64,
     /// Windows refused by sensor checks (NaN, flat line, ...).
     pub windows_rejected: u64,
+    /// Windows the model failed on (inference error, non-finite score).
+    #[serde(default)]
+    pub model_failures: u64,
     /// Gaps in the sample stream (samples lost between blocks).
     pub gaps: u64,
     pub events_raised: u64,
