@@ -8,11 +8,19 @@
 //! A payload that fails validation is logged with the reason, counted and
 //! acknowledged (dropping it is the only way to stop its redelivery); it
 //! never reaches the store.
+//!
+//! Births are not retained by the broker, so a hub that starts after its
+//! gateways (or lost its database) would never learn their healthy assets.
+//! On every connection the hub therefore asks all gateways for a rebirth,
+//! and it asks a single gateway when it hears from one it has no birth for
+//! (at most every [`REBIRTH_INTERVAL`] per gateway).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use protocol::{Command, Message, RebirthRequest, command};
 use rumqttc::{AsyncClient, ConnectionError, Event, MqttOptions, Packet, Publish, QoS};
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -70,6 +78,16 @@ enum Inbound {
     Publish(Publish),
 }
 
+/// Least time between two rebirth requests to the same gateway.
+pub const REBIRTH_INTERVAL: Duration = Duration::from_secs(30);
+
+/// What to do after handling a message.
+struct Handled {
+    ack: bool,
+    /// (site, gateway) of a sender the hub has no birth for.
+    unknown_gateway: Option<(String, String)>,
+}
+
 /// Runs until `shutdown` is cancelled.
 pub async fn run(
     settings: IngestSettings,
@@ -89,6 +107,7 @@ pub async fn run(
     let (client, eventloop) = AsyncClient::new(options, 64);
     let (tx, mut rx) = mpsc::channel(256);
     let network = tokio::spawn(poll_network(eventloop, tx, settings, stats.clone()));
+    let mut rebirth_asked: HashMap<(String, String), Instant> = HashMap::new();
 
     loop {
         let inbound = tokio::select! {
@@ -104,10 +123,26 @@ pub async fn run(
                 if let Err(e) = client.subscribe(&filter, QoS::AtLeastOnce).await {
                     tracing::error!("cannot subscribe to {filter}: {e}");
                 }
+                let topic = command::broadcast_topic(Command::Rebirth);
+                request_rebirth(&client, topic, "hub connected to the broker").await;
             }
             Inbound::Publish(publish) => {
-                if handle(&ledger, &stats, &publish) {
+                let handled = handle(&ledger, &stats, &publish);
+                if handled.ack {
                     let _ = client.ack(&publish).await;
+                }
+                if let Some(origin) = handled.unknown_gateway {
+                    let due = rebirth_asked
+                        .get(&origin)
+                        .is_none_or(|t| t.elapsed() >= REBIRTH_INTERVAL);
+                    if due
+                        && let Ok(topic) =
+                            command::gateway_topic(&origin.0, &origin.1, Command::Rebirth)
+                    {
+                        tracing::info!(site = %origin.0, gateway = %origin.1, "no birth known for this gateway; asking for one");
+                        request_rebirth(&client, topic, "hub has no birth for this gateway").await;
+                        rebirth_asked.insert(origin, Instant::now());
+                    }
                 }
             }
         }
@@ -123,18 +158,35 @@ pub async fn run(
     }
 }
 
-/// Validates and stores one message; returns whether to acknowledge it.
-fn handle(ledger: &Ledger, stats: &IngestStats, publish: &Publish) -> bool {
+async fn request_rebirth(client: &AsyncClient, topic: String, reason: &str) {
+    let request = RebirthRequest {
+        ts_ms: now_ms(),
+        reason: reason.to_owned(),
+    };
+    let payload = serde_json::to_vec(&request).expect("a rebirth request serialises");
+    if let Err(e) = client
+        .publish(topic, QoS::AtLeastOnce, false, payload)
+        .await
+    {
+        tracing::warn!("cannot request a rebirth: {e}");
+    }
+}
+
+/// Validates and stores one message.
+fn handle(ledger: &Ledger, stats: &IngestStats, publish: &Publish) -> Handled {
     stats.received.fetch_add(1, Relaxed);
     let message = match protocol::decode(&publish.topic, &publish.payload) {
         Ok((_, m)) => m,
         Err(e) => {
             stats.malformed.fetch_add(1, Relaxed);
             tracing::warn!(topic = %publish.topic, bytes = publish.payload.len(), "dropped malformed message: {e}");
-            return true;
+            return Handled {
+                ack: true,
+                unknown_gateway: None,
+            };
         }
     };
-    match ledger.apply(&message, now_ms()) {
+    let ack = match ledger.apply(&message, now_ms()) {
         Ok(Applied::Stored) => {
             stats.stored.fetch_add(1, Relaxed);
             true
@@ -150,6 +202,13 @@ fn handle(ledger: &Ledger, stats: &IngestStats, publish: &Publish) -> bool {
             tracing::error!(topic = %publish.topic, "could not store message, not acknowledging it: {e}");
             false
         }
+    };
+    let (site, gateway) = message.origin();
+    let needs_birth = matches!(message, Message::Heartbeat(_) | Message::Event(_))
+        && !ledger.knows_gateway(gateway);
+    Handled {
+        ack,
+        unknown_gateway: needs_birth.then(|| (site.to_owned(), gateway.to_owned())),
     }
 }
 

@@ -94,8 +94,13 @@ impl Ledger {
         get_json(&*self.store, &event_key(id))
     }
 
+    /// Whether a birth of this gateway has been stored.
+    pub fn knows_gateway(&self, id: &str) -> bool {
+        matches!(self.store.get(&gateway_key(id)), Ok(Some(_)))
+    }
+
     fn gateway(&self, id: &str) -> Result<Option<GatewayRecord>, StoreError> {
-        get_json(&*self.store, &format!("gateway/{id}"))
+        get_json(&*self.store, &gateway_key(id))
     }
 
     fn apply_birth(&self, m: &Birth, now_ms: u64) -> Result<Applied, StoreError> {
@@ -134,7 +139,7 @@ impl Ledger {
             counters: previous.and_then(|g| g.counters),
             last_death: None,
         };
-        writes.push(put_json(format!("gateway/{}", m.gateway), &gateway));
+        writes.push(put_json(gateway_key(&m.gateway), &gateway));
         self.store.commit(writes)?;
         Ok(Applied::Stored)
     }
@@ -145,7 +150,7 @@ impl Ledger {
             gateway.online = true;
             gateway.last_seen_ms = now_ms;
             gateway.counters = Some(m.counters.clone());
-            writes.push(put_json(format!("gateway/{}", m.gateway), &gateway));
+            writes.push(put_json(gateway_key(&m.gateway), &gateway));
         }
         for status in &m.assets {
             let key = AssetRecord::key(&status.id);
@@ -231,7 +236,7 @@ impl Ledger {
             gateway.online = false;
             gateway.last_seen_ms = now_ms;
             gateway.last_death = Some(m.reason);
-            writes.push(put_json(format!("gateway/{}", m.gateway), &gateway));
+            writes.push(put_json(gateway_key(&m.gateway), &gateway));
         }
         for mut asset in self.assets()? {
             if asset.gateway == m.gateway && asset.site == m.site {
@@ -242,6 +247,10 @@ impl Ledger {
         self.store.commit(writes)?;
         Ok(Applied::Stored)
     }
+}
+
+fn gateway_key(id: &str) -> String {
+    format!("gateway/{id}")
 }
 
 fn event_key(id: &str) -> String {

@@ -2,8 +2,10 @@
 //! lanes hand over, then a death on the way out.
 //!
 //! Two tasks: the network task polls rumqttc's event loop (which is what
-//! actually connects, reconnects and moves bytes) and reports each CONNACK;
-//! the publisher task publishes the birth after each CONNACK and every
+//! actually connects, reconnects and moves bytes) and reports each CONNACK
+//! and each command from the hub; the publisher task subscribes to the
+//! gateway's command topics and publishes the birth after each CONNACK, the
+//! birth again when the hub asks for it (a rebirth request), and every
 //! message from the outgoing channel. Keeping them apart matters: a publish
 //! waits for room in rumqttc's request queue, which only the polling task
 //! frees. Reconnection uses exponential backoff with jitter so that a
@@ -17,7 +19,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use protocol::{Birth, Death, DeathReason, Message, encode};
+use protocol::{Birth, Command, Death, DeathReason, Message, RebirthRequest, command, encode};
 use rumqttc::{AsyncClient, ConnectionError, Event, LastWill, MqttOptions, Outgoing, Packet, QoS};
 use tokio::sync::mpsc;
 
@@ -34,6 +36,14 @@ pub struct LinkSettings {
 
 /// How long a clean shutdown may take to say goodbye.
 const GOODBYE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Rebirth requests closer together than this are answered once.
+const MIN_REBIRTH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What the network task reports to the publisher.
+enum LinkEvent {
+    Connected,
+    Command(Command),
+}
 
 /// Runs the session until `outgoing` is closed, then publishes the death
 /// message and disconnects.
@@ -65,15 +75,26 @@ pub async fn run(
             false,
         ));
     let (client, eventloop) = AsyncClient::new(options, 64);
-    let (connected_tx, mut connected_rx) = mpsc::channel::<()>(4);
-    let network = tokio::spawn(poll_network(eventloop, connected_tx, settings.clone()));
+    let (events_tx, mut events_rx) = mpsc::channel::<LinkEvent>(16);
+    let network = tokio::spawn(poll_network(eventloop, events_tx, settings.clone()));
 
+    let mut last_birth: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
-            Some(()) = connected_rx.recv() => {
+            Some(event) = events_rx.recv() => {
+                if let LinkEvent::Connected = event {
+                    for filter in command::gateway_filters(&site, &gateway) {
+                        if let Err(e) = client.subscribe(&filter, QoS::AtLeastOnce).await {
+                            tracing::warn!("cannot subscribe to {filter}: {e}");
+                        }
+                    }
+                } else if last_birth.is_some_and(|t| t.elapsed() < MIN_REBIRTH_INTERVAL) {
+                    continue;
+                }
                 let mut b = birth.clone();
                 b.ts_ms = now_ms();
                 publish(&client, &Message::Birth(b), &counters).await;
+                last_birth = Some(tokio::time::Instant::now());
             }
             message = outgoing.recv() => match message {
                 Some(m) => publish(&client, &m, &counters).await,
@@ -131,7 +152,7 @@ async fn publish(client: &AsyncClient, message: &Message, counters: &Counters) {
 
 async fn poll_network(
     mut eventloop: rumqttc::EventLoop,
-    connected: mpsc::Sender<()>,
+    events: mpsc::Sender<LinkEvent>,
     settings: LinkSettings,
 ) {
     let mut backoff = Backoff::default();
@@ -144,8 +165,22 @@ async fn poll_network(
                     "connected to broker"
                 );
                 backoff.reset();
-                let _ = connected.try_send(());
+                // Never block here: the publisher may be waiting for this task
+                // to drain rumqttc's queue. A full channel already holds a birth.
+                let _ = events.try_send(LinkEvent::Connected);
             }
+            Ok(Event::Incoming(Packet::Publish(p))) => match command::parse(&p.topic) {
+                Ok(cmd) => {
+                    let reason = serde_json::from_slice::<RebirthRequest>(&p.payload)
+                        .map(|r| r.reason)
+                        .unwrap_or_else(|_| "no readable reason".into());
+                    tracing::info!(command = cmd.as_str(), %reason, "command from the hub");
+                    let _ = events.try_send(LinkEvent::Command(cmd));
+                }
+                Err(e) => {
+                    tracing::warn!(topic = %p.topic, "ignored message on a command topic: {e}")
+                }
+            },
             Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
             Ok(_) => {}
             Err(ConnectionError::RequestsDone) => return,

@@ -12,11 +12,13 @@
 //! operator debugging a site with `mosquitto_sub` should be able to read them.
 
 pub mod codec;
+pub mod command;
 pub mod ids;
 pub mod messages;
 pub mod topic;
 
 pub use codec::{DecodeError, Envelope, MAX_PAYLOAD_BYTES, decode, encode};
+pub use command::{Command, RebirthRequest};
 pub use ids::{IdError, validate_id};
 pub use messages::{
     AnomalyEvent, AssetInfo, AssetKind, AssetStatus, Birth, ChannelInfo, Death, DeathReason,

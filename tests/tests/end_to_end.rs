@@ -4,7 +4,8 @@
 //! fault, its neighbour stays healthy; the work order must appear through
 //! the HTTP API, a malformed payload must be counted and dropped without
 //! touching stored state, a stopped gateway must show as offline, and the
-//! hub must keep its state across a kill -9.
+//! hub must keep its state across a kill -9. The hub starts after the
+//! gateway, so it only learns the healthy pump through a rebirth request.
 
 use std::time::Duration;
 
@@ -67,6 +68,21 @@ fn faulty_pump_becomes_a_work_order_healthy_pump_does_not() {
         &["broker", "--listen", &mqtt_addr],
         logs,
     );
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(&config, agent_config(mqtt)).unwrap();
+    let mut agent = Process::start(
+        "agent",
+        &bin("edge-agent"),
+        &["run", "--config", config.to_str().unwrap()],
+        logs,
+    );
+    // The gateway's birth goes out before any hub listens.
+    wait_until(
+        "the gateway connected to the broker",
+        Duration::from_secs(30),
+        || Ok(agent.log().contains("connected to broker").then_some(())),
+    );
+
     let mut hub = Process::start("hub", &bin("central-hub"), &hub_args, logs);
     wait_until(
         "hub connected to the broker",
@@ -75,15 +91,6 @@ fn faulty_pump_becomes_a_work_order_healthy_pump_does_not() {
             let h = get_json(&format!("{api}/healthz"))?;
             Ok((h["broker_connected"] == true).then_some(()))
         },
-    );
-
-    let config = dir.path().join("gateway.toml");
-    std::fs::write(&config, agent_config(mqtt)).unwrap();
-    let mut agent = Process::start(
-        "agent",
-        &bin("edge-agent"),
-        &["run", "--config", config.to_str().unwrap()],
-        logs,
     );
 
     // The faulty pump's work order, through the API.
@@ -123,6 +130,7 @@ fn faulty_pump_becomes_a_work_order_healthy_pump_does_not() {
         Ok((scored >= 200).then_some(()))
     });
     let assets = get_json(&format!("{api}/api/assets")).unwrap();
+    // P-1 never raised an event: only the birth the hub asked for lists it.
     let p1 = find(&assets, "id", "P-1").expect("P-1 listed");
     assert_eq!(p1["kind"], "pump");
     assert_eq!(p1["state"], "normal", "{p1}");
