@@ -78,6 +78,14 @@ enum Inbound {
     Publish(Publish),
 }
 
+/// Largest packet the hub's MQTT client accepts. Far above any valid
+/// message ([`protocol::MAX_PAYLOAD_BYTES`]) so that an oversize payload is
+/// received, counted and dropped by validation: a packet over the client's
+/// own limit would break the connection, and with a persistent session the
+/// broker would redeliver it for ever. Brokers should cap payloads below
+/// this (Mosquitto: `message_size_limit`; the embedded broker: 256 KiB).
+pub const MAX_INCOMING_PACKET_BYTES: usize = 4 * 1024 * 1024;
+
 /// Least time between two rebirth requests to the same gateway.
 pub const REBIRTH_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -100,10 +108,7 @@ pub async fn run(
         .set_keep_alive(settings.keep_alive)
         .set_clean_session(false)
         .set_manual_acks(true)
-        .set_max_packet_size(
-            protocol::MAX_PAYLOAD_BYTES * 2,
-            protocol::MAX_PAYLOAD_BYTES * 2,
-        );
+        .set_max_packet_size(MAX_INCOMING_PACKET_BYTES, MAX_INCOMING_PACKET_BYTES);
     let (client, eventloop) = AsyncClient::new(options, 64);
     let (tx, mut rx) = mpsc::channel(256);
     let network = tokio::spawn(poll_network(eventloop, tx, settings, stats.clone()));

@@ -68,8 +68,9 @@ fn alarm(id: &str) -> Message {
 
 /// Publishes each (topic, payload) with QoS 1 and waits for all PUBACKs.
 async fn publish_all(port: u16, items: Vec<(String, Vec<u8>)>) {
-    let (client, mut eventloop) =
-        AsyncClient::new(MqttOptions::new("scripted-gateway", "127.0.0.1", port), 32);
+    let mut options = MqttOptions::new("scripted-gateway", "127.0.0.1", port);
+    options.set_max_packet_size(1024 * 1024, 1024 * 1024);
+    let (client, mut eventloop) = AsyncClient::new(options, 32);
     let n = items.len();
     for (topic, payload) in items {
         client
@@ -170,20 +171,26 @@ async fn stores_what_gateways_say_and_serves_it() {
                 "pdm/v1/north/gw-1/heartbeat".into(),
                 br#"{"site":"north","gateway":"gw-1"}"#.to_vec(),
             ),
+            // Oversize: over the protocol's limit, under the broker's.
+            ("pdm/v1/north/gw-1/event".into(), vec![b' '; 200 * 1024]),
         ],
     )
     .await;
-    wait_for("all four messages handled", async || {
+    wait_for("all five messages handled", async || {
         let s = hub.stats.snapshot();
-        s.duplicates + s.malformed >= 3
+        s.duplicates + s.malformed >= 4
     })
     .await;
 
     let stats = hub.stats.snapshot();
     assert_eq!(
         (stats.duplicates, stats.malformed, stats.store_failures),
-        (1, 2, 0),
+        (1, 3, 0),
         "{stats:?}"
+    );
+    assert!(
+        stats.broker_connected,
+        "the oversize payload broke the hub's session"
     );
 
     let (status, _, orders) = get(&format!("{api}/api/work-orders")).await;
