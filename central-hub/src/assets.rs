@@ -53,8 +53,8 @@ pub struct AssetRecord {
 }
 
 impl AssetRecord {
-    pub fn key(id: &str) -> String {
-        format!("asset/{id}")
+    pub fn key(site: &str, id: &str) -> String {
+        format!("asset/{site}/{id}")
     }
 
     /// A newly seen asset: healthy until told otherwise.

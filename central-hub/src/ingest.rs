@@ -132,7 +132,17 @@ pub async fn run(
                 request_rebirth(&client, topic, "hub connected to the broker").await;
             }
             Inbound::Publish(publish) => {
-                let handled = handle(&ledger, &stats, &publish);
+                // Storing ends in an fsync: keep it off the async workers.
+                let (l, st) = (ledger.clone(), stats.clone());
+                let Ok((handled, publish)) = tokio::task::spawn_blocking(move || {
+                    let handled = handle(&l, &st, &publish);
+                    (handled, publish)
+                })
+                .await
+                else {
+                    tracing::error!("message handling panicked; not acknowledging it");
+                    continue;
+                };
                 if handled.ack {
                     let _ = client.ack(&publish).await;
                 }
@@ -210,7 +220,7 @@ fn handle(ledger: &Ledger, stats: &IngestStats, publish: &Publish) -> Handled {
     };
     let (site, gateway) = message.origin();
     let needs_birth = matches!(message, Message::Heartbeat(_) | Message::Event(_))
-        && !ledger.knows_gateway(gateway);
+        && !ledger.knows_gateway(site, gateway);
     Handled {
         ack,
         unknown_gateway: needs_birth.then(|| (site.to_owned(), gateway.to_owned())),

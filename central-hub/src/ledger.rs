@@ -6,14 +6,16 @@
 //! commit as its effects, a redelivered event is recognised by its id and
 //! changes nothing: at-least-once delivery, exactly-once effects.
 //!
+//! Assets, gateways and open work orders are keyed by site: every pump
+//! station may have its own `P-101`.
+//!
 //! The ledger is used by a single ingest task, so read-modify-write needs no
 //! locking; the HTTP API only reads.
 
 use std::sync::Arc;
 
 use protocol::{
-    AnomalyEvent, Birth, Death, DeathReason, DetectorState, EventKind, Heartbeat, Message,
-    PipelineCounters,
+    AnomalyEvent, Birth, Death, DeathReason, EventKind, Heartbeat, Message, PipelineCounters,
 };
 use serde::{Deserialize, Serialize};
 
@@ -95,24 +97,23 @@ impl Ledger {
     }
 
     /// Whether a birth of this gateway has been stored.
-    pub fn knows_gateway(&self, id: &str) -> bool {
-        matches!(self.store.get(&gateway_key(id)), Ok(Some(_)))
+    pub fn knows_gateway(&self, site: &str, gateway: &str) -> bool {
+        matches!(self.store.get(&gateway_key(site, gateway)), Ok(Some(_)))
     }
 
-    fn gateway(&self, id: &str) -> Result<Option<GatewayRecord>, StoreError> {
-        get_json(&*self.store, &gateway_key(id))
+    fn gateway(&self, site: &str, gateway: &str) -> Result<Option<GatewayRecord>, StoreError> {
+        get_json(&*self.store, &gateway_key(site, gateway))
     }
 
+    /// A birth (re)announces the gateway's assets. Their state stays the
+    /// last one known (offline becomes it again) until the gateway's next
+    /// heartbeat or event says otherwise: a restarted agent's fresh
+    /// detector does not mean the machine got better.
     fn apply_birth(&self, m: &Birth, now_ms: u64) -> Result<Applied, StoreError> {
-        let previous = self.gateway(&m.gateway)?;
-        // A new agent process starts its detectors afresh; a mere reconnect
-        // of the same process keeps them.
-        let restarted = previous
-            .as_ref()
-            .is_none_or(|g| g.started_at_ms != m.started_at_ms);
+        let previous = self.gateway(&m.site, &m.gateway)?;
         let mut writes = Vec::new();
         for info in &m.assets {
-            let key = AssetRecord::key(&info.id);
+            let key = AssetRecord::key(&m.site, &info.id);
             let mut asset = get_json::<AssetRecord>(&*self.store, &key)?.unwrap_or_else(|| {
                 AssetRecord::new(&info.id, info.kind, &m.site, &m.gateway, now_ms)
             });
@@ -122,9 +123,6 @@ impl Ledger {
             asset.channels = info.channels.clone();
             asset.model = Some(info.model.clone());
             asset.last_seen_ms = now_ms;
-            if restarted {
-                asset.detector_state = DetectorState::Normal;
-            }
             asset.state = asset.detector_state.into();
             writes.push(put_json(key, &asset));
         }
@@ -139,21 +137,21 @@ impl Ledger {
             counters: previous.and_then(|g| g.counters),
             last_death: None,
         };
-        writes.push(put_json(gateway_key(&m.gateway), &gateway));
+        writes.push(put_json(gateway_key(&m.site, &m.gateway), &gateway));
         self.store.commit(writes)?;
         Ok(Applied::Stored)
     }
 
     fn apply_heartbeat(&self, m: &Heartbeat, now_ms: u64) -> Result<Applied, StoreError> {
         let mut writes = Vec::new();
-        if let Some(mut gateway) = self.gateway(&m.gateway)? {
+        if let Some(mut gateway) = self.gateway(&m.site, &m.gateway)? {
             gateway.online = true;
             gateway.last_seen_ms = now_ms;
             gateway.counters = Some(m.counters.clone());
-            writes.push(put_json(gateway_key(&m.gateway), &gateway));
+            writes.push(put_json(gateway_key(&m.site, &m.gateway), &gateway));
         }
         for status in &m.assets {
-            let key = AssetRecord::key(&status.id);
+            let key = AssetRecord::key(&m.site, &status.id);
             let Some(mut asset) = get_json::<AssetRecord>(&*self.store, &key)? else {
                 tracing::debug!(asset = %status.id, gateway = %m.gateway, "heartbeat for an asset without birth; waiting for its birth");
                 continue;
@@ -178,7 +176,7 @@ impl Ledger {
             return Ok(Applied::Duplicate);
         }
         let mut writes = Vec::new();
-        let key = AssetRecord::key(&e.asset_id);
+        let key = AssetRecord::key(&e.site, &e.asset_id);
         let mut asset = get_json::<AssetRecord>(&*self.store, &key)?.unwrap_or_else(|| {
             AssetRecord::new(&e.asset_id, e.asset_kind, &e.site, &e.gateway, now_ms)
         });
@@ -208,7 +206,7 @@ impl Ledger {
         writes: &mut Vec<Write>,
     ) -> Result<Option<String>, StoreError> {
         let kind = work_orders::kind_of(e);
-        let index = WorkOrder::open_key(&e.asset_id, kind);
+        let index = WorkOrder::open_key(&e.site, &e.asset_id, kind);
         let open = match get_json::<String>(&*self.store, &index)? {
             Some(id) => self.work_order(&id)?.filter(|wo| wo.status.is_open()),
             None => None,
@@ -232,16 +230,16 @@ impl Ledger {
 
     fn apply_death(&self, m: &Death, now_ms: u64) -> Result<Applied, StoreError> {
         let mut writes = Vec::new();
-        if let Some(mut gateway) = self.gateway(&m.gateway)? {
+        if let Some(mut gateway) = self.gateway(&m.site, &m.gateway)? {
             gateway.online = false;
             gateway.last_seen_ms = now_ms;
             gateway.last_death = Some(m.reason);
-            writes.push(put_json(gateway_key(&m.gateway), &gateway));
+            writes.push(put_json(gateway_key(&m.site, &m.gateway), &gateway));
         }
-        for mut asset in self.assets()? {
-            if asset.gateway == m.gateway && asset.site == m.site {
+        for mut asset in scan_json::<AssetRecord>(&*self.store, &format!("asset/{}/", m.site))? {
+            if asset.gateway == m.gateway {
                 asset.state = AssetState::Offline;
-                writes.push(put_json(AssetRecord::key(&asset.id), &asset));
+                writes.push(put_json(AssetRecord::key(&asset.site, &asset.id), &asset));
             }
         }
         self.store.commit(writes)?;
@@ -249,8 +247,8 @@ impl Ledger {
     }
 }
 
-fn gateway_key(id: &str) -> String {
-    format!("gateway/{id}")
+fn gateway_key(site: &str, gateway: &str) -> String {
+    format!("gateway/{site}/{gateway}")
 }
 
 fn event_key(id: &str) -> String {

@@ -2,7 +2,8 @@ use super::*;
 use crate::store::SledStore;
 use crate::work_orders::{WorkOrderKind, WorkOrderStatus};
 use protocol::{
-    AssetInfo, AssetKind, AssetStatus, ChannelInfo, FeatureContribution, ModelRef, Quantity,
+    AssetInfo, AssetKind, AssetStatus, ChannelInfo, DetectorState, FeatureContribution, ModelRef,
+    Quantity,
 };
 
 fn ledger(dir: &std::path::Path) -> Ledger {
@@ -193,14 +194,49 @@ fn death_marks_assets_offline_and_birth_brings_them_back() {
     );
     assert!(!l.gateways().unwrap()[0].online);
 
-    // Same process reconnects: the detector is still in alarm.
-    l.apply(&birth(1), 4).unwrap();
+    // Back online with the last known state, health included, until the
+    // gateway reports again.
+    let before = asset(&l, "P-102").health;
+    l.apply(&birth(7), 4).unwrap();
     assert_eq!(asset(&l, "P-102").state, AssetState::Alarm);
-    // A restarted agent starts its detectors at normal.
-    l.apply(&death, 5).unwrap();
-    l.apply(&birth(7), 6).unwrap();
-    assert_eq!(asset(&l, "P-102").state, AssetState::Normal);
+    assert_eq!(asset(&l, "P-102").health, before);
     assert!(l.gateways().unwrap()[0].online);
+}
+
+#[test]
+fn the_same_asset_id_at_two_sites_is_two_assets() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = ledger(dir.path());
+    let at = |site: &str, id: &str| {
+        let Message::Event(mut e) = event(id, EventKind::Anomaly, DetectorState::Alarm, 300.0)
+        else {
+            unreachable!()
+        };
+        e.site = site.into();
+        Message::Event(e)
+    };
+    l.apply(&at("north", "e1"), 1).unwrap();
+    l.apply(&at("south", "e2"), 2).unwrap();
+    let sites: Vec<(String, String)> = l
+        .assets()
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.site, a.id))
+        .collect();
+    assert_eq!(
+        sites,
+        [
+            ("north".into(), "P-102".into()),
+            ("south".into(), "P-102".into())
+        ]
+    );
+    let orders: Vec<(String, u64)> = l
+        .work_orders()
+        .unwrap()
+        .into_iter()
+        .map(|w| (w.site, w.event_count))
+        .collect();
+    assert_eq!(orders, [("north".into(), 1), ("south".into(), 1)]);
 }
 
 #[test]

@@ -102,8 +102,8 @@ impl WorkOrder {
 
     /// Key of the index entry pointing at the open work order of an asset
     /// and kind.
-    pub fn open_key(asset_id: &str, kind: WorkOrderKind) -> String {
-        format!("wo-open/{asset_id}/{}", kind.as_str())
+    pub fn open_key(site: &str, asset_id: &str, kind: WorkOrderKind) -> String {
+        format!("wo-open/{site}/{asset_id}/{}", kind.as_str())
     }
 
     /// The id of the `n`-th work order.
@@ -216,7 +216,7 @@ fn reason(event: &AnomalyEvent) -> String {
                 .iter()
                 .map(|f| {
                     format!(
-                        "{} {} (expected {}, {:.0} % of the score)",
+                        "{} {} (normally {}, {:.0} % of the deviation)",
                         f.name,
                         num(f.value),
                         num(f.expected),

@@ -69,7 +69,7 @@ fn reason_says_what_was_seen_and_by_which_model() {
     );
     assert_eq!(
         wo.reason,
-        "Alarm on pump P-102 (channel accel): anomaly score 300 is 2.5x the alarm level 120 of model pump-anomaly 1.0.0. Driven by: kurtosis 9.87 (expected 2.00, 62 % of the score)."
+        "Alarm on pump P-102 (channel accel): anomaly score 300 is 2.5x the alarm level 120 of model pump-anomaly 1.0.0. Driven by: kurtosis 9.87 (normally 2.00, 62 % of the deviation)."
     );
     assert_eq!(
         (wo.priority, wo.status, wo.event_count),

@@ -157,7 +157,13 @@ pub async fn run(
         client_id: config.client_id(),
         keep_alive: Duration::from_secs(config.mqtt.keep_alive_s),
     };
-    let link = tokio::spawn(link::run(settings, birth, out_rx, counters.clone()));
+    let link = tokio::spawn(link::run(
+        settings,
+        birth,
+        out_rx,
+        counters.clone(),
+        shutdown.clone(),
+    ));
 
     let mut threads = Vec::new();
     for (index, asset) in assets.into_iter().enumerate() {

@@ -149,6 +149,15 @@ impl AgentConfig {
         if self.mqtt.host.trim().is_empty() {
             return Err("mqtt.host is empty".into());
         }
+        if let Some(id) = &self.mqtt.client_id {
+            validate_id("mqtt.client_id", id).map_err(|e| e.to_string())?;
+        }
+        if !(5..=u64::from(u16::MAX)).contains(&self.mqtt.keep_alive_s) {
+            return Err(format!(
+                "mqtt.keep_alive_s = {} must be within 5..65535",
+                self.mqtt.keep_alive_s
+            ));
+        }
         if self.assets.is_empty() {
             return Err("no [[assets]]: a gateway must watch at least one asset".into());
         }

@@ -94,6 +94,14 @@ fn mistakes_are_reported_precisely() {
             "unknown variant `turbine`",
         ),
         (GOOD.replace("port = 1884", "port = 99999"), "line 8"),
+        (
+            GOOD.replace("port = 1884", "port = 1884\nkeep_alive_s = 70000"),
+            "keep_alive_s = 70000",
+        ),
+        (
+            GOOD.replace("port = 1884", "port = 1884\nclient_id = \"a/#\""),
+            "mqtt.client_id `a/#`",
+        ),
     ];
     for (text, expected) in cases {
         let err = invalid(&text);

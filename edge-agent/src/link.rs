@@ -13,15 +13,23 @@
 //! The broker holds a last-will death message and publishes it if the
 //! connection is lost without a goodbye.
 //!
+//! The session is persistent (clean session off), so rumqttc resends
+//! unacknowledged publishes after a reconnect. Shutdown waits at most
+//! [`DRAIN_TIMEOUT`] for an unreachable broker, then leaves.
+//!
 //! Not yet here: a durable outbox. A message handed to rumqttc lives in
-//! memory only until the broker's PUBACK.
+//! memory only until the broker's PUBACK, and is lost if the agent stops
+//! first.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use protocol::{Birth, Command, Death, DeathReason, Message, RebirthRequest, command, encode};
 use rumqttc::{AsyncClient, ConnectionError, Event, LastWill, MqttOptions, Outgoing, Packet, QoS};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::telemetry::Counters;
 
@@ -34,8 +42,10 @@ pub struct LinkSettings {
     pub keep_alive: Duration,
 }
 
-/// How long a clean shutdown may take to say goodbye.
-const GOODBYE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a shutdown may wait for the broker to take what is queued.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the goodbye (death message, DISCONNECT) may take.
+const GOODBYE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Rebirth requests closer together than this are answered once.
 const MIN_REBIRTH_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -45,13 +55,29 @@ enum LinkEvent {
     Command(Command),
 }
 
-/// Runs the session until `outgoing` is closed, then publishes the death
-/// message and disconnects.
+/// The moment a shutdown stops waiting for the broker: [`DRAIN_TIMEOUT`]
+/// after shutdown was requested.
+struct DrainDeadline {
+    shutdown: CancellationToken,
+    at: OnceLock<Instant>,
+}
+
+impl DrainDeadline {
+    async fn passed(&self) {
+        self.shutdown.cancelled().await;
+        let at = *self.at.get_or_init(|| Instant::now() + DRAIN_TIMEOUT);
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+/// Runs the session until `outgoing` is closed (or, after `shutdown`, until
+/// the drain deadline), then says goodbye and disconnects.
 pub async fn run(
     settings: LinkSettings,
     birth: Birth,
     mut outgoing: mpsc::Receiver<Message>,
     counters: Arc<Counters>,
+    shutdown: CancellationToken,
 ) {
     let (site, gateway) = (birth.site.clone(), birth.gateway.clone());
     let will = encode(&Message::Death(Death {
@@ -64,6 +90,10 @@ pub async fn run(
     let mut options = MqttOptions::new(&settings.client_id, &settings.host, settings.port);
     options
         .set_keep_alive(settings.keep_alive)
+        // A persistent session: after a reconnect the broker still knows
+        // this gateway, and rumqttc resends the publishes it had not seen
+        // acknowledged (with a clean session it would drop them).
+        .set_clean_session(false)
         .set_max_packet_size(
             protocol::MAX_PAYLOAD_BYTES + 1024,
             protocol::MAX_PAYLOAD_BYTES + 1024,
@@ -76,11 +106,25 @@ pub async fn run(
         ));
     let (client, eventloop) = AsyncClient::new(options, 64);
     let (events_tx, mut events_rx) = mpsc::channel::<LinkEvent>(16);
-    let network = tokio::spawn(poll_network(eventloop, events_tx, settings.clone()));
+    let connected = Arc::new(AtomicBool::new(false));
+    let network = tokio::spawn(poll_network(
+        eventloop,
+        events_tx,
+        connected.clone(),
+        settings.clone(),
+    ));
+    let deadline = DrainDeadline {
+        shutdown,
+        at: OnceLock::new(),
+    };
 
-    let mut last_birth: Option<tokio::time::Instant> = None;
+    let mut last_birth: Option<Instant> = None;
     loop {
         tokio::select! {
+            _ = deadline.passed() => {
+                tracing::warn!("broker unreachable at shutdown; giving up on what is still queued");
+                break;
+            }
             Some(event) = events_rx.recv() => {
                 if let LinkEvent::Connected = event {
                     for filter in command::gateway_filters(&site, &gateway) {
@@ -93,40 +137,62 @@ pub async fn run(
                 }
                 let mut b = birth.clone();
                 b.ts_ms = now_ms();
-                publish(&client, &Message::Birth(b), &counters).await;
-                last_birth = Some(tokio::time::Instant::now());
+                publish(&client, &Message::Birth(b), &counters, &deadline).await;
+                last_birth = Some(Instant::now());
             }
             message = outgoing.recv() => match message {
-                Some(m) => publish(&client, &m, &counters).await,
+                Some(m) => publish(&client, &m, &counters, &deadline).await,
                 None => break,
             },
         }
     }
+    let mut unsent = 0;
+    while let Ok(m) = outgoing.try_recv() {
+        if matches!(m, Message::Event(_)) {
+            unsent += 1;
+            counters.add_publish_failure();
+        }
+    }
+    if unsent > 0 {
+        tracing::error!("{unsent} event(s) not sent before shutdown (no durable outbox yet)");
+    }
 
     let mut network = network;
-    let goodbye = async {
-        let death = Message::Death(Death {
-            site,
-            gateway,
-            ts_ms: now_ms(),
-            reason: DeathReason::Shutdown,
-        });
-        publish(&client, &death, &counters).await;
-        let _ = client.disconnect().await;
-        let _ = (&mut network).await;
-    };
-    if tokio::time::timeout(GOODBYE_TIMEOUT, goodbye)
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            "broker did not take the goodbye within {GOODBYE_TIMEOUT:?}; leaving anyway"
-        );
-        network.abort();
+    if connected.load(Ordering::Relaxed) {
+        let goodbye = async {
+            let death = Message::Death(Death {
+                site,
+                gateway,
+                ts_ms: now_ms(),
+                reason: DeathReason::Shutdown,
+            });
+            let envelope = encode(&death).expect("a death message is valid");
+            let _ = client
+                .publish(envelope.topic, QoS::AtLeastOnce, false, envelope.payload)
+                .await;
+            let _ = client.disconnect().await;
+            let _ = (&mut network).await;
+        };
+        if tokio::time::timeout(GOODBYE_TIMEOUT, goodbye)
+            .await
+            .is_err()
+        {
+            tracing::warn!("broker did not take the goodbye within {GOODBYE_TIMEOUT:?}");
+        }
     }
+    // Still reconnecting to a broker that is gone: stop trying.
+    network.abort();
 }
 
-async fn publish(client: &AsyncClient, message: &Message, counters: &Counters) {
+/// Publishes one message. Heartbeats never wait for room in rumqttc's
+/// queue (a stale heartbeat is worthless); other messages wait, but not
+/// past the shutdown's drain deadline.
+async fn publish(
+    client: &AsyncClient,
+    message: &Message,
+    counters: &Counters,
+    deadline: &DrainDeadline,
+) {
     let is_event = matches!(message, Message::Event(_));
     let envelope = match encode(message) {
         Ok(e) => e,
@@ -137,10 +203,23 @@ async fn publish(client: &AsyncClient, message: &Message, counters: &Counters) {
             return;
         }
     };
-    match client
-        .publish(envelope.topic, QoS::AtLeastOnce, false, envelope.payload)
-        .await
-    {
+    if let Message::Heartbeat(_) = message {
+        if client
+            .try_publish(envelope.topic, QoS::AtLeastOnce, false, envelope.payload)
+            .is_err()
+        {
+            tracing::debug!("MQTT queue full (broker unreachable?); heartbeat skipped");
+        }
+        return;
+    }
+    let sent = tokio::select! {
+        r = client.publish(envelope.topic, QoS::AtLeastOnce, false, envelope.payload) => r,
+        _ = deadline.passed() => {
+            counters.add_publish_failure();
+            return;
+        }
+    };
+    match sent {
         Ok(()) if is_event => counters.add_event_published(),
         Ok(()) => {}
         Err(e) => {
@@ -153,6 +232,7 @@ async fn publish(client: &AsyncClient, message: &Message, counters: &Counters) {
 async fn poll_network(
     mut eventloop: rumqttc::EventLoop,
     events: mpsc::Sender<LinkEvent>,
+    connected: Arc<AtomicBool>,
     settings: LinkSettings,
 ) {
     let mut backoff = Backoff::default();
@@ -165,6 +245,7 @@ async fn poll_network(
                     "connected to broker"
                 );
                 backoff.reset();
+                connected.store(true, Ordering::Relaxed);
                 // Never block here: the publisher may be waiting for this task
                 // to drain rumqttc's queue. A full channel already holds a birth.
                 let _ = events.try_send(LinkEvent::Connected);
@@ -185,6 +266,7 @@ async fn poll_network(
             Ok(_) => {}
             Err(ConnectionError::RequestsDone) => return,
             Err(e) => {
+                connected.store(false, Ordering::Relaxed);
                 let delay = backoff.next_delay();
                 tracing::warn!(
                     broker = %format!("{}:{}", settings.host, settings.port),

@@ -96,6 +96,8 @@ pub enum ModelError {
 pub struct AnomalyModel {
     manifest: Arc<ModelManifest>,
     plan: Arc<TypedRunnableModel>,
+    /// The folder it came from, for error messages.
+    origin: PathBuf,
 }
 
 impl std::fmt::Debug for AnomalyModel {
@@ -118,18 +120,18 @@ impl AnomalyModel {
             path: onnx_path.clone(),
             source,
         })?;
-        Self::from_parts(manifest, &onnx, &onnx_path)
+        Self::from_parts(manifest, &onnx, dir)
     }
 
     /// Loads a model from bytes (e.g. compiled into a binary); `origin`
     /// names it in errors.
     pub fn from_bytes(manifest: &[u8], onnx: &[u8], origin: &Path) -> Result<Self, ModelError> {
         let manifest = parse_manifest(manifest, &origin.join(MANIFEST_FILE))?;
-        let onnx_path = origin.join(&manifest.onnx_file);
-        Self::from_parts(manifest, onnx, &onnx_path)
+        Self::from_parts(manifest, onnx, origin)
     }
 
-    fn from_parts(manifest: ModelManifest, onnx: &[u8], path: &Path) -> Result<Self, ModelError> {
+    fn from_parts(manifest: ModelManifest, onnx: &[u8], dir: &Path) -> Result<Self, ModelError> {
+        let path = &dir.join(&manifest.onnx_file);
         let n = manifest.features.len();
         let onnx_err = |e: TractError| ModelError::Onnx {
             path: path.to_owned(),
@@ -156,6 +158,7 @@ impl AnomalyModel {
         let model = AnomalyModel {
             manifest: Arc::new(manifest),
             plan,
+            origin: dir.to_owned(),
         };
         model.run_self_test()?;
         Ok(model)
@@ -177,12 +180,17 @@ impl AnomalyModel {
         format!("{} {}", self.manifest.model_id, self.manifest.version)
     }
 
+    /// `id version (folder)`, for errors an operator must act on.
+    pub(crate) fn label_with_origin(&self) -> String {
+        format!("{} ({})", self.label(), self.origin.display())
+    }
+
     /// Checks that this model fits an asset of `kind` whose features are
     /// computed with `profile`.
     pub fn check_fits(&self, kind: AssetKind, profile: &FeatureProfile) -> Result<(), ModelError> {
         let m = &self.manifest;
         let spec = |reason: String| ModelError::Spec {
-            model: self.label(),
+            model: self.label_with_origin(),
             reason,
         };
         if m.asset_kind != kind {
@@ -263,7 +271,7 @@ impl AnomalyModel {
             let within = (got - v.score).abs() <= tolerance;
             if !within {
                 return Err(ModelError::SelfTest {
-                    model: self.label(),
+                    model: self.label_with_origin(),
                     index,
                     expected: v.score,
                     got,

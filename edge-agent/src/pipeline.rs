@@ -67,7 +67,7 @@ impl AssetPipeline {
         profile
             .check_sample_rate(sample_rate_hz)
             .map_err(|reason| ModelError::Spec {
-                model: model.label(),
+                model: model.label_with_origin(),
                 reason: format!("asset {}: {reason}", identity.asset_id),
             })?;
         let m = model.manifest();

@@ -10,6 +10,11 @@ use crate::window::Window;
 
 /// Temperature range of the precision sensor (TMP117: -55 to 150 C).
 pub const TEMPERATURE_RANGE_C: (f32, f32) = (-55.0, 150.0);
+/// A run of identical consecutive samples this long (or [`MIN_STUCK_RUN`]
+/// samples, whichever is more) means the sensor stuck. A live 20-bit
+/// accelerometer's noise alone changes the reading every sample.
+pub const STUCK_SECONDS: f64 = 0.5;
+pub const MIN_STUCK_RUN: usize = 16;
 
 /// Which input of the asset failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,17 +40,13 @@ pub fn check_window(window: &Window) -> Result<(), SensorFault> {
             reason: format!("{bad} of {} samples are not finite numbers", vib.len()),
         });
     }
-    let (lo, hi) = vib
-        .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| {
-            (lo.min(x), hi.max(x))
-        });
-    if vib.len() > 1 && lo == hi {
+    let limit = ((STUCK_SECONDS * window.sample_rate_hz) as usize).max(MIN_STUCK_RUN);
+    let (run, value) = longest_constant_run(vib);
+    if run >= limit.min(vib.len()) && run > 1 {
         return Err(SensorFault {
             channel: Channel::Vibration,
             reason: format!(
-                "flat-lined at {lo} g for {} samples (stuck or disconnected sensor)",
-                vib.len()
+                "flat-lined at {value} g for {run} consecutive samples (stuck or disconnected sensor)"
             ),
         });
     }
@@ -67,6 +68,23 @@ pub fn check_window(window: &Window) -> Result<(), SensorFault> {
         });
     }
     Ok(())
+}
+
+/// Length and value of the longest run of identical consecutive samples.
+fn longest_constant_run(xs: &[f32]) -> (usize, f32) {
+    let mut best = (0, f32::NAN);
+    let mut i = 0;
+    while i < xs.len() {
+        let start = i;
+        while i + 1 < xs.len() && xs[i + 1] == xs[start] {
+            i += 1;
+        }
+        i += 1;
+        if i - start > best.0 {
+            best = (i - start, xs[start]);
+        }
+    }
+    best
 }
 
 #[cfg(test)]

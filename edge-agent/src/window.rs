@@ -92,6 +92,9 @@ impl Windower {
                     );
                     self.buffer_start = next_index;
                     self.buffer.clear();
+                    // Readings from before the gap must not be carried into
+                    // windows after it.
+                    self.readings.clear();
                     self.anchor = Some((next_index, block.start_us));
                 }
             }
@@ -191,5 +194,14 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].vibration, vec![100.0, 101.0, 102.0, 103.0]);
         assert_eq!(out[0].start_us, 1_300_000);
+    }
+
+    #[test]
+    fn temperature_from_before_a_gap_is_not_carried_over() {
+        let mut w = Windower::new(4, 4, 10.0);
+        w.push(block(0, 0, 2, Some(20.0)));
+        let out = w.push(block(5_000_000, 50, 4, None));
+        assert_eq!(w.gaps(), 1);
+        assert!(out[0].temperature.is_empty(), "{:?}", out[0].temperature);
     }
 }

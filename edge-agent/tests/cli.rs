@@ -150,3 +150,24 @@ fn the_example_config_is_valid_and_its_models_load() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_model_failing_its_self_test_is_one_line_naming_the_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tampered-model");
+    std::fs::create_dir(&model).unwrap();
+    std::fs::copy(
+        models().join("pump-anomaly/model.onnx"),
+        model.join("model.onnx"),
+    )
+    .unwrap();
+    let manifest = std::fs::read_to_string(models().join("pump-anomaly/model.json")).unwrap();
+    let mut m: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    let score = m["self_test"][0]["score"].as_f64().unwrap();
+    m["self_test"][0]["score"] = (score * 2.0).into();
+    std::fs::write(model.join("model.json"), m.to_string()).unwrap();
+    let path = config(dir.path(), &model);
+    let line = failure_line(&agent(&["run", "--config", path.to_str().unwrap()]));
+    assert!(line.contains("self-test 0 failed"), "{line}");
+    assert!(line.contains("tampered-model"), "{line}");
+}

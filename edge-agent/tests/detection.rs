@@ -9,7 +9,9 @@ use edge_agent::AnomalyModel;
 use edge_agent::detector::DetectorConfig;
 use edge_agent::features::FeatureProfile;
 use edge_agent::pipeline::{AssetIdentity, AssetPipeline};
-use edge_agent::source::{FaultConfig, FaultKind, SimConfig, SourceConfig};
+use edge_agent::source::{
+    CsvReplayConfig, FaultConfig, FaultKind, SimConfig, Source, SourceConfig,
+};
 use edge_agent::window::Windower;
 use protocol::{AnomalyEvent, AssetKind, DetectorState, EventKind};
 
@@ -34,18 +36,26 @@ fn simulate(
     fault: Option<FaultConfig>,
     seconds: f64,
 ) -> Vec<AnomalyEvent> {
-    let source_config = SourceConfig::Sim(SimConfig {
+    let source = sim(seed, fault).open(kind, 1_700_000_000_000_000).unwrap();
+    run(kind, source, seconds)
+}
+
+fn sim(seed: u64, fault: Option<FaultConfig>) -> SourceConfig {
+    SourceConfig::Sim(SimConfig {
         seed,
         speed: 0.0,
         shaft_rpm: 1480.0,
         fault,
-    });
-    let mut source = source_config.open(kind, 1_700_000_000_000_000).unwrap();
+    })
+}
+
+/// Runs up to `seconds` of a source through the pipeline; returns the events.
+fn run(kind: AssetKind, mut source: Box<dyn Source>, seconds: f64) -> Vec<AnomalyEvent> {
     let rate = source.sample_rate_hz();
     let identity = AssetIdentity {
         site: "test".into(),
         gateway: "gw".into(),
-        asset_id: format!("A-{seed}"),
+        asset_id: "A-1".into(),
         kind,
         vibration_channel: "accel".into(),
         temperature_channel: "temp".into(),
@@ -57,7 +67,9 @@ fn simulate(
     let mut events = Vec::new();
     let mut t = 0.0;
     while t < seconds {
-        let block = source.next_block().unwrap().unwrap();
+        let Some(block) = source.next_block().unwrap() else {
+            break;
+        };
         t += block.vibration.len() as f64 / rate;
         for window in windower.push(block) {
             events.extend(pipeline.process(&window).1);
@@ -180,4 +192,104 @@ fn stuck_sensor_is_a_sensor_fault_not_an_anomaly() {
         (EventKind::SensorFault, DetectorState::SensorFault)
     );
     assert!(e.detail.as_deref().unwrap().contains("flat-lined"), "{e:?}");
+}
+
+#[test]
+fn a_csv_recording_replays_through_the_same_pipeline() {
+    // Record 90 s of a pump whose bearing fails from 40 s, with one
+    // corrupted cell at 5 s, as a CSV file.
+    let fault = fault(FaultKind::BearingOuterRace, 40.0, 60.0);
+    let mut recorder = sim(3021, fault).open(AssetKind::Pump, 0).unwrap();
+    let rate = recorder.sample_rate_hz();
+    let mut csv = String::from("time_s,accel_g,temp_c\n");
+    let mut n = 0u64;
+    while (n as f64) < 90.0 * rate {
+        let block = recorder.next_block().unwrap().unwrap();
+        for (i, v) in block.vibration.iter().enumerate() {
+            let t = n as f64 / rate;
+            let temp = if i == 0 {
+                block.temperature[0].to_string()
+            } else {
+                String::new()
+            };
+            let value = if n == 5 * 5120 {
+                "ERR".to_owned()
+            } else {
+                v.to_string()
+            };
+            csv += &format!("{t},{value},{temp}\n");
+            n += 1;
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.csv");
+    std::fs::write(&path, csv).unwrap();
+
+    let replay = SourceConfig::Csv(CsvReplayConfig {
+        path,
+        sample_rate_hz: rate,
+        vibration_column: "accel_g".into(),
+        temperature_column: "temp_c".into(),
+        speed: 0.0,
+        separator: ',',
+    })
+    .open(AssetKind::Pump, 1_700_000_000_000_000)
+    .unwrap();
+    let events = run(AssetKind::Pump, replay, 1e9);
+    let path: Vec<(EventKind, DetectorState)> = events.iter().map(|e| (e.kind, e.state)).collect();
+    // The bad cell: one refused window, then back to normal; then the fault.
+    assert_eq!(
+        path[0],
+        (EventKind::SensorFault, DetectorState::SensorFault),
+        "{path:?}"
+    );
+    assert!(
+        events[0].detail.as_deref().unwrap().contains("not finite"),
+        "{:?}",
+        events[0]
+    );
+    assert_eq!(
+        path[1],
+        (EventKind::SensorFault, DetectorState::Normal),
+        "{path:?}"
+    );
+    assert!(
+        path.contains(&(EventKind::Anomaly, DetectorState::Alarm)),
+        "{path:?}"
+    );
+    let alarm = events
+        .iter()
+        .find(|e| e.state == DetectorState::Alarm)
+        .unwrap();
+    assert!(
+        alarm.window_start_ms >= 1_700_000_000_000 + 40_000,
+        "{alarm:?}"
+    );
+}
+
+#[test]
+fn a_bridge_sensor_sticking_mid_window_is_a_sensor_fault_not_an_anomaly() {
+    // Windows are 20.48 s long: for a while each one is only partly stuck.
+    for seed in [3121, 3122] {
+        let events = simulate(
+            AssetKind::Bridge,
+            seed,
+            fault(FaultKind::SensorStuck, 100.0, 0.0),
+            300.0,
+        );
+        let kinds: Vec<(EventKind, DetectorState)> =
+            events.iter().map(|e| (e.kind, e.state)).collect();
+        assert_eq!(
+            kinds,
+            [(EventKind::SensorFault, DetectorState::SensorFault)],
+            "seed {seed}"
+        );
+        // Caught once 0.5 s of flat line is inside a window (windows end
+        // every 2 s).
+        assert!(
+            events[0].window_end_ms <= 1_700_000_000_000 + 103_000,
+            "{:?}",
+            events[0]
+        );
+    }
 }

@@ -61,7 +61,7 @@ pub enum FrameError {
 /// One channel's consecutive samples.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SampleFrame {
-    pub header: FrameHeader,
+    header: FrameHeader,
     samples: Vec<i32, MAX_SAMPLES_PER_FRAME>,
 }
 
@@ -73,6 +73,11 @@ impl SampleFrame {
         }
         let samples = Vec::from_slice(samples).map_err(|_| FrameError::TooManySamples)?;
         Ok(SampleFrame { header, samples })
+    }
+
+    /// The header, as validated by [`SampleFrame::new`].
+    pub fn header(&self) -> &FrameHeader {
+        &self.header
     }
 
     pub fn samples(&self) -> &[i32] {

@@ -172,9 +172,13 @@ pub struct FeatureContribution {
     pub name: String,
     /// Value measured in the window, in the feature's unit.
     pub value: f64,
-    /// Value the model expected for this window, in the same unit.
+    /// Value the model considers normal for this feature (for the shipped
+    /// models, its typical healthy value), in the same unit.
     pub expected: f64,
-    /// Fraction of the anomaly score due to this feature (0 to 1).
+    /// This feature's part (0 to 1) of the window's deviation from normal
+    /// as the model explains it; for the shipped models, its squared
+    /// standardised distance from its typical value over the sum of all
+    /// features'. The shares of all features add up to 1.
     pub share: f64,
 }
 

@@ -5,7 +5,9 @@
 //! the HTTP API, a malformed payload must be counted and dropped without
 //! touching stored state, a stopped gateway must show as offline, and the
 //! hub must keep its state across a kill -9. The hub starts after the
-//! gateway, so it only learns the healthy pump through a rebirth request.
+//! gateway, so it only learns the healthy pump through a rebirth request. A
+//! killed gateway goes offline through its last will, and an alarm
+//! published while the hub is down reaches it after its restart.
 
 use std::time::Duration;
 
@@ -189,23 +191,90 @@ fn faulty_pump_becomes_a_work_order_healthy_pump_does_not() {
         },
     );
 
-    // The hub keeps its state across a kill -9.
+    let gateway_death = |reason: &'static str| {
+        let url = format!("{api}/api/gateways");
+        move || -> Result<Option<()>, String> {
+            let gateways = get_json(&url)?;
+            let g = &gateways[0];
+            Ok((g["online"] == false && g["last_death"] == reason).then_some(()))
+        }
+    };
+    wait_until(
+        "the death recorded as a shutdown",
+        Duration::from_secs(10),
+        gateway_death("shutdown"),
+    );
+
+    // A gateway that vanishes (kill -9): the broker publishes its last will.
+    let mut agent = Process::start(
+        "agent-again",
+        &bin("edge-agent"),
+        &["run", "--config", config.to_str().unwrap()],
+        logs,
+    );
+    wait_until("the gateway back online", Duration::from_secs(30), || {
+        let gateways = get_json(&format!("{api}/api/gateways"))?;
+        Ok((gateways[0]["online"] == true).then_some(()))
+    });
+    agent.kill();
+    wait_until(
+        "the last will marking the gateway offline",
+        Duration::from_secs(60),
+        gateway_death("connection_lost"),
+    );
+
+    // The hub keeps its state across a kill -9, and its persistent session
+    // receives what was published while it was down.
     hub.kill();
+    let late = alarm_event("late-alarm-1", "P-9");
+    publish_raw(mqtt, &late.topic, &late.payload);
     let _hub = Process::start("hub-restarted", &bin("central-hub"), &hub_args, logs);
     let orders = wait_until(
-        "work orders served after the hub restart",
+        "the alarm published while the hub was down",
         Duration::from_secs(30),
         || {
             let orders = get_json(&format!("{api}/api/work-orders"))?;
-            Ok(find(&orders, "asset_id", "P-2").is_some().then_some(orders))
+            Ok(find(&orders, "asset_id", "P-9").is_some().then_some(orders))
         },
     );
-    assert_eq!(ids(&orders), ids(&orders_after));
+    let mut expected = ids(&orders_after);
+    expected.push("WO-000002".into());
+    assert_eq!(ids(&orders), expected);
+}
+
+/// A valid alarm event for `asset` of the test gateway.
+fn alarm_event(id: &str, asset: &str) -> protocol::Envelope {
+    use protocol::*;
+    let now = 1_800_000_000_000;
+    protocol::encode(&Message::Event(AnomalyEvent {
+        event_id: id.into(),
+        site: "e2e-site".into(),
+        gateway: "gw-e2e".into(),
+        asset_id: asset.into(),
+        asset_kind: AssetKind::Pump,
+        channel: "accel".into(),
+        kind: EventKind::Anomaly,
+        state: DetectorState::Alarm,
+        previous_state: DetectorState::Warning,
+        window_start_ms: now,
+        window_end_ms: now + 1000,
+        raised_at_ms: now + 1000,
+        score: 500.0,
+        threshold: 60.0,
+        alarm_threshold: 120.0,
+        model: ModelRef {
+            id: "pump-anomaly".into(),
+            version: "1.0.0".into(),
+        },
+        top_features: vec![],
+        detail: None,
+    }))
+    .unwrap()
 }
 
 /// Publishes bytes with QoS 1 and waits for the broker's PUBACK.
 fn publish_raw(port: u16, topic: &str, payload: &[u8]) {
-    let mut options = MqttOptions::new("e2e-garbage-publisher", "127.0.0.1", port);
+    let mut options = MqttOptions::new("e2e-test-publisher", "127.0.0.1", port);
     options.set_keep_alive(Duration::from_secs(5));
     let (client, mut connection) = Client::new(options, 10);
     client
@@ -218,8 +287,8 @@ fn publish_raw(port: u16, topic: &str, payload: &[u8]) {
                 return;
             }
             Ok(_) => {}
-            Err(e) => panic!("publishing the malformed payload: {e}"),
+            Err(e) => panic!("publishing to {topic}: {e}"),
         }
     }
-    panic!("no PUBACK for the malformed payload");
+    panic!("no PUBACK for the message to {topic}");
 }

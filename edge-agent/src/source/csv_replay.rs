@@ -1,8 +1,9 @@
 //! Replays a CSV recording as if it came from the sensors.
 //!
 //! The file has a header row and one row per vibration sample; the config
-//! names the vibration column and, optionally, a temperature column (an empty
-//! cell means no reading in that row). The sample rate is given in the
+//! names the vibration column and the temperature column (every feature
+//! profile uses temperature; an empty cell means no reading in that row, and
+//! a window needs at least one reading, or one carried over from before). The sample rate is given in the
 //! config because recordings rarely carry a usable clock. A cell that is not
 //! a number becomes NaN, is logged with its line number and counted: the
 //! window containing it is then refused by the sensor checks instead of the
@@ -23,7 +24,7 @@ pub struct CsvReplayConfig {
     pub path: PathBuf,
     pub sample_rate_hz: f64,
     pub vibration_column: String,
-    pub temperature_column: Option<String>,
+    pub temperature_column: String,
     /// Seconds of signal per wall-clock second; 0 means as fast as possible.
     #[serde(default)]
     pub speed: f64,
@@ -56,7 +57,7 @@ pub struct CsvReplay {
     lines: Lines<BufReader<File>>,
     line_no: usize,
     vibration_col: usize,
-    temperature_col: Option<usize>,
+    temperature_col: usize,
     start_us: u64,
     sample: u64,
     bad_cells: u64,
@@ -91,10 +92,7 @@ impl CsvReplay {
                 })
         };
         let vibration_col = find(&config.vibration_column)?;
-        let temperature_col = match &config.temperature_column {
-            Some(name) => Some(find(name)?),
-            None => None,
-        };
+        let temperature_col = find(&config.temperature_column)?;
         Ok(CsvReplay {
             config: config.clone(),
             lines,
@@ -167,9 +165,7 @@ impl Source for CsvReplay {
                 .cell(&fields, self.vibration_col, "vibration")
                 .unwrap_or(f32::NAN);
             vibration.push(v);
-            if let Some(col) = self.temperature_col
-                && let Some(t) = self.cell(&fields, col, "temperature")
-            {
+            if let Some(t) = self.cell(&fields, self.temperature_col, "temperature") {
                 temperature.push(t);
             }
         }
@@ -201,7 +197,7 @@ mod tests {
             path,
             sample_rate_hz: 8.0,
             vibration_column: "accel_g".into(),
-            temperature_column: Some("temp_c".into()),
+            temperature_column: "temp_c".into(),
             speed: 0.0,
             separator: ',',
         }
