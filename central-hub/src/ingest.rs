@@ -86,6 +86,10 @@ enum Inbound {
 /// this (Mosquitto: `message_size_limit`; the embedded broker: 256 KiB).
 pub const MAX_INCOMING_PACKET_BYTES: usize = 4 * 1024 * 1024;
 
+/// Capacity of rumqttc's request queue: well above the broker's inflight
+/// window (100 unacknowledged messages), so acknowledgements always fit.
+const REQUEST_QUEUE: usize = 1024;
+
 /// Least time between two rebirth requests to the same gateway.
 pub const REBIRTH_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -109,7 +113,11 @@ pub async fn run(
         .set_clean_session(false)
         .set_manual_acks(true)
         .set_max_packet_size(MAX_INCOMING_PACKET_BYTES, MAX_INCOMING_PACKET_BYTES);
-    let (client, eventloop) = AsyncClient::new(options, 64);
+    // The worker below never waits on rumqttc's request queue (acks and
+    // commands use try_*), while the network task may wait on `tx` until the
+    // worker drains it: no cycle, so no deadlock even when a burst of QoS 0
+    // publishes outruns the broker's inflight limit.
+    let (client, eventloop) = AsyncClient::new(options, REQUEST_QUEUE);
     let (tx, mut rx) = mpsc::channel(256);
     let network = tokio::spawn(poll_network(eventloop, tx, settings, stats.clone()));
     let mut rebirth_asked: HashMap<(String, String), Instant> = HashMap::new();
@@ -125,11 +133,11 @@ pub async fn run(
         match inbound {
             Inbound::Connected => {
                 let filter = protocol::Topic::subscription_filter();
-                if let Err(e) = client.subscribe(&filter, QoS::AtLeastOnce).await {
+                if let Err(e) = client.try_subscribe(&filter, QoS::AtLeastOnce) {
                     tracing::error!("cannot subscribe to {filter}: {e}");
                 }
                 let topic = command::broadcast_topic(Command::Rebirth);
-                request_rebirth(&client, topic, "hub connected to the broker").await;
+                request_rebirth(&client, topic, "hub connected to the broker");
             }
             Inbound::Publish(publish) => {
                 // Storing ends in an fsync: keep it off the async workers.
@@ -143,8 +151,12 @@ pub async fn run(
                     tracing::error!("message handling panicked; not acknowledging it");
                     continue;
                 };
-                if handled.ack {
-                    let _ = client.ack(&publish).await;
+                if handled.ack
+                    && let Err(e) = client.try_ack(&publish)
+                {
+                    // Unacknowledged, it comes again after a reconnect and
+                    // deduplication absorbs it.
+                    tracing::warn!("cannot queue the acknowledgement: {e}");
                 }
                 if let Some(origin) = handled.unknown_gateway {
                     let due = rebirth_asked
@@ -155,7 +167,7 @@ pub async fn run(
                             command::gateway_topic(&origin.0, &origin.1, Command::Rebirth)
                     {
                         tracing::info!(site = %origin.0, gateway = %origin.1, "no birth known for this gateway; asking for one");
-                        request_rebirth(&client, topic, "hub has no birth for this gateway").await;
+                        request_rebirth(&client, topic, "hub has no birth for this gateway");
                         rebirth_asked.insert(origin, Instant::now());
                     }
                 }
@@ -173,16 +185,13 @@ pub async fn run(
     }
 }
 
-async fn request_rebirth(client: &AsyncClient, topic: String, reason: &str) {
+fn request_rebirth(client: &AsyncClient, topic: String, reason: &str) {
     let request = RebirthRequest {
         ts_ms: now_ms(),
         reason: reason.to_owned(),
     };
     let payload = serde_json::to_vec(&request).expect("a rebirth request serialises");
-    if let Err(e) = client
-        .publish(topic, QoS::AtLeastOnce, false, payload)
-        .await
-    {
+    if let Err(e) = client.try_publish(topic, QoS::AtLeastOnce, false, payload) {
         tracing::warn!("cannot request a rebirth: {e}");
     }
 }

@@ -239,3 +239,82 @@ async fn stores_what_gateways_say_and_serves_it() {
 
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_mixed_qos_messages_is_all_ingested() {
+    let broker = central_hub::broker::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let hub = hub::start(HubSettings {
+        mqtt: IngestSettings {
+            host: "127.0.0.1".into(),
+            port: broker.addr.port(),
+            client_id: "hub-burst".into(),
+            keep_alive: Duration::from_secs(30),
+        },
+        http: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_owned(),
+    })
+    .await
+    .unwrap();
+    wait_for("the hub's connection", async || {
+        hub.stats.snapshot().broker_connected
+    })
+    .await;
+    // Wait until the subscription is in place: a birth gets stored.
+    let birth = encode(&birth()).unwrap();
+    wait_for("the birth to be stored", async || {
+        publish_all(
+            broker.addr.port(),
+            vec![(birth.topic.clone(), birth.payload.clone())],
+        )
+        .await;
+        !hub.ledger.assets().unwrap().is_empty()
+    })
+    .await;
+
+    // 1500 QoS 0 messages (outside the broker's inflight limit) mixed with
+    // 1500 QoS 1 events (each stored with an fsync, each acknowledged).
+    let (client, mut eventloop) = AsyncClient::new(
+        MqttOptions::new("burster", "127.0.0.1", broker.addr.port()),
+        4096,
+    );
+    let driver = tokio::spawn(async move {
+        loop {
+            if eventloop.poll().await.is_err() {
+                return;
+            }
+        }
+    });
+    for i in 0..3000 {
+        if i % 2 == 0 {
+            let e = encode(&alarm(&format!("burst-{i}"))).unwrap();
+            client
+                .publish(e.topic, QoS::AtLeastOnce, false, e.payload)
+                .await
+                .unwrap();
+        } else {
+            client
+                .publish(
+                    "pdm/v1/north/gw-1/heartbeat",
+                    QoS::AtMostOnce,
+                    false,
+                    b"not json".to_vec(),
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let s = hub.stats.snapshot();
+        if s.stored + s.duplicates >= 1501 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "ingest stalled: {s:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    driver.abort();
+    let wo = &hub.ledger.work_orders().unwrap()[0];
+    assert_eq!(wo.event_count, 1500);
+    hub.stop().await;
+}
