@@ -4,15 +4,19 @@
 //! other context: which node and channel, a per-channel sequence number (so
 //! the gateway can count lost frames instead of bridging gaps), the sample
 //! rate and the timestamp of the first sample. Samples are raw sensor counts
-//! (`i32`, wide enough for the 20-bit ADXL355 and the 16-bit TMP117); the
-//! gateway converts them with the channel's scale factor, so the node never
-//! needs floating point.
+//! (signed, at most 24 bits: enough for the 20-bit ADXL355 and the 16-bit
+//! TMP117) and the header carries the scale (units per count), so the node
+//! never converts and the gateway needs no knowledge of the sensor's range.
 
 use heapless::Vec;
 
 /// Most samples in one frame: 256 samples of a 4 kHz accelerometer are 64 ms,
 /// small enough for a node's RAM and a UART's latency budget.
 pub const MAX_SAMPLES_PER_FRAME: usize = 256;
+/// Largest magnitude a sample may have (signed 24-bit).
+pub const SAMPLE_MAX: i32 = (1 << 23) - 1;
+/// Smallest value a sample may have (signed 24-bit).
+pub const SAMPLE_MIN: i32 = -(1 << 23);
 
 /// What a channel measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +40,7 @@ impl ChannelKind {
 }
 
 /// Everything in a frame except the samples.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FrameHeader {
     pub node_id: u16,
     pub channel_id: u8,
@@ -47,6 +51,9 @@ pub struct FrameHeader {
     pub sample_rate_mhz: u32,
     /// Node clock at the first sample, in microseconds.
     pub timestamp_us: u64,
+    /// Physical units per count: g for acceleration, degrees C for
+    /// temperature.
+    pub scale: f32,
 }
 
 /// Why a frame could not be built.
@@ -56,10 +63,14 @@ pub enum FrameError {
     TooManySamples,
     /// A sample rate of zero cannot be placed on a timeline.
     ZeroSampleRate,
+    /// A sample outside the signed 24-bit range.
+    SampleOutOfRange,
+    /// A scale that is zero, negative or not finite.
+    BadScale,
 }
 
 /// One channel's consecutive samples.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SampleFrame {
     header: FrameHeader,
     samples: Vec<i32, MAX_SAMPLES_PER_FRAME>,
@@ -70,6 +81,15 @@ impl SampleFrame {
     pub fn new(header: FrameHeader, samples: &[i32]) -> Result<Self, FrameError> {
         if header.sample_rate_mhz == 0 {
             return Err(FrameError::ZeroSampleRate);
+        }
+        if !(header.scale.is_finite() && header.scale > 0.0) {
+            return Err(FrameError::BadScale);
+        }
+        if samples
+            .iter()
+            .any(|s| !(SAMPLE_MIN..=SAMPLE_MAX).contains(s))
+        {
+            return Err(FrameError::SampleOutOfRange);
         }
         let samples = Vec::from_slice(samples).map_err(|_| FrameError::TooManySamples)?;
         Ok(SampleFrame { header, samples })
@@ -108,6 +128,7 @@ mod tests {
             sequence: u32::MAX,
             sample_rate_mhz: 4_000_000,
             timestamp_us: 1_000,
+            scale: 3.9e-6,
         }
     }
 
@@ -131,6 +152,14 @@ mod tests {
         let mut h = header();
         h.sample_rate_mhz = 0;
         assert_eq!(SampleFrame::new(h, &[1]), Err(FrameError::ZeroSampleRate));
+        let mut h = header();
+        h.scale = 0.0;
+        assert_eq!(SampleFrame::new(h, &[1]), Err(FrameError::BadScale));
+        assert_eq!(
+            SampleFrame::new(header(), &[SAMPLE_MAX + 1]),
+            Err(FrameError::SampleOutOfRange)
+        );
+        assert!(SampleFrame::new(header(), &[SAMPLE_MIN, SAMPLE_MAX]).is_ok());
     }
 
     #[test]
