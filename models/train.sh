@@ -38,7 +38,7 @@ for m in "${models[@]}"; do
       models/.venv/bin/python models/train_anomaly_model.py \
         --train "$work/pump-train.csv" --holdout "$work/pump-holdout.csv" --faults "$work/pump-faults.csv" \
         --fault-onset-s 60 --full-severity-s 360 --window-hop-s 1 \
-        --model-id pump-anomaly --version 1.0.0 --asset-kind pump --profile pump-v1 \
+        --model-id pump-anomaly --version 2.0.0 --asset-kind pump --profile pump-v2 \
         --out models/pump-anomaly
       ;;
     bridge)
@@ -48,7 +48,7 @@ for m in "${models[@]}"; do
       models/.venv/bin/python models/train_anomaly_model.py \
         --train "$work/bridge-train.csv" --holdout "$work/bridge-holdout.csv" --faults "$work/bridge-faults.csv" \
         --fault-onset-s 600 --full-severity-s 1800 --window-hop-s 2 \
-        --model-id bridge-anomaly --version 1.0.0 --asset-kind bridge --profile bridge-v1 \
+        --model-id bridge-anomaly --version 2.0.0 --asset-kind bridge --profile bridge-v2 \
         --out models/bridge-anomaly
       ;;
     *) echo "unknown model '$m' (expected pump or bridge)" >&2; exit 2 ;;

@@ -6,7 +6,7 @@
 //! an operator can sort a fleet by it; the state says what the detector
 //! concluded, plus `offline` when the gateway is gone.
 
-use protocol::{AssetKind, ChannelInfo, DetectorState, ModelRef};
+use protocol::{AssetKind, ChannelInfo, DetectorState, IsoZone, ModelRef};
 use serde::{Deserialize, Serialize};
 
 /// The state shown for an asset.
@@ -50,6 +50,11 @@ pub struct AssetRecord {
     pub model: Option<ModelRef>,
     pub channels: Vec<ChannelInfo>,
     pub last_seen_ms: u64,
+    /// Rotating machines: latest velocity RMS 10-1000 Hz and its ISO zone.
+    #[serde(default)]
+    pub velocity_rms_mm_s: Option<f64>,
+    #[serde(default)]
+    pub iso_zone: Option<IsoZone>,
 }
 
 impl AssetRecord {
@@ -73,6 +78,8 @@ impl AssetRecord {
             model: None,
             channels: Vec::new(),
             last_seen_ms: now_ms,
+            velocity_rms_mm_s: None,
+            iso_zone: None,
         }
     }
 

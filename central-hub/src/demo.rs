@@ -59,13 +59,15 @@ heartbeat_interval_s = 5
 id = "P-101"
 kind = "pump"
 model = "models/pump-anomaly"
-source = {{ type = "sim", seed = 501, shaft_rpm = 1480 }}
+shaft_rpm = 1480
+source = {{ type = "sim", seed = 501 }}
 
 [[assets]]
 id = "P-102"
 kind = "pump"
 model = "models/pump-anomaly"
-source = {{ type = "sim", seed = 502, shaft_rpm = 1485, fault = {{ kind = "bearing_outer_race", onset_s = 15, ramp_s = 60 }} }}
+shaft_rpm = 1485
+source = {{ type = "sim", seed = 502, fault = {{ kind = "bearing_outer_race", onset_s = 15, ramp_s = 60 }} }}
 "#
         ),
         format!(

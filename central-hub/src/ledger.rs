@@ -163,6 +163,10 @@ impl Ledger {
                 status.alarm_threshold,
                 now_ms,
             );
+            if status.velocity_rms_mm_s.is_some() {
+                asset.velocity_rms_mm_s = status.velocity_rms_mm_s;
+                asset.iso_zone = status.iso_zone;
+            }
             writes.push(put_json(key, &asset));
         }
         if !writes.is_empty() {

@@ -260,10 +260,17 @@ fn heartbeat_updates_health_and_counters() {
             threshold: 60.0,
             alarm_threshold: 120.0,
             windows_scored: 42,
+            velocity_rms_mm_s: Some(2.1),
+            iso_zone: Some(protocol::IsoZone::B),
         }],
     });
     l.apply(&hb, 2).unwrap();
-    assert_eq!(asset(&l, "P-101").health, 90.0);
+    let p101 = asset(&l, "P-101");
+    assert_eq!(p101.health, 90.0);
+    assert_eq!(
+        (p101.velocity_rms_mm_s, p101.iso_zone),
+        (Some(2.1), Some(protocol::IsoZone::B))
+    );
     assert_eq!(
         l.gateways().unwrap()[0]
             .counters

@@ -25,8 +25,8 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{AgentConfig, AssetConfig};
 use crate::link::{self, LinkSettings};
 use crate::model::{AnomalyModel, ModelError};
-use crate::pipeline::{AssetIdentity, AssetPipeline, Outcome};
-use crate::source::{Pacing, Source, SourceError, now_us};
+use crate::pipeline::{AssetPipeline, AssetSetup, Outcome};
+use crate::source::{Pacing, Source, SourceError, SourcePoll, now_us};
 use crate::telemetry::{AssetBoard, Counters};
 use crate::window::{Window, Windower};
 
@@ -57,35 +57,27 @@ pub struct PreparedAsset {
 }
 
 impl PreparedAsset {
+    /// The asset's status line before anything was scored.
+    pub fn status(&self) -> protocol::AssetStatus {
+        self.pipeline.status()
+    }
+
     /// Opens the asset's source and checks the model against it.
     pub fn new(
         config: &AgentConfig,
         asset: &AssetConfig,
         model: AnomalyModel,
     ) -> Result<Self, AgentError> {
-        let source =
-            asset
-                .source
-                .open(asset.kind, now_us())
-                .map_err(|source| AgentError::Source {
-                    asset: asset.id.clone(),
-                    source,
-                })?;
-        let identity = AssetIdentity {
-            site: config.site.clone(),
-            gateway: config.gateway.clone(),
-            asset_id: asset.id.clone(),
-            kind: asset.kind,
-            vibration_channel: asset.vibration_channel.clone(),
-            temperature_channel: asset.temperature_channel.clone(),
-        };
+        let setup = AssetSetup::from_config(config, asset);
+        let source = asset
+            .source
+            .open(asset.kind, now_us(), &setup.analysis)
+            .map_err(|source| AgentError::Source {
+                asset: asset.id.clone(),
+                source,
+            })?;
         let model_ref = model.model_ref();
-        let pipeline = AssetPipeline::new(
-            identity,
-            model,
-            asset.detector.clone(),
-            source.sample_rate_hz(),
-        )?;
+        let pipeline = AssetPipeline::new(setup, model, source.sample_rate_hz())?;
         Ok(PreparedAsset {
             config: asset.clone(),
             model_ref,
@@ -165,17 +157,13 @@ pub async fn run(
         shutdown.clone(),
     ));
 
-    let mut threads = Vec::new();
-    for (index, asset) in assets.into_iter().enumerate() {
-        threads.extend(spawn_lanes(
-            index,
-            asset,
-            out_tx.clone(),
-            counters.clone(),
-            board.clone(),
-            shutdown.clone(),
-        ));
-    }
+    let lanes = Lanes::start(
+        assets,
+        out_tx.clone(),
+        counters.clone(),
+        board.clone(),
+        shutdown.clone(),
+    );
 
     let heartbeat_stop = CancellationToken::new();
     let heartbeat = tokio::spawn(heartbeat_loop(
@@ -188,17 +176,58 @@ pub async fn run(
     ));
 
     // Lanes end when shutdown is requested or their source runs dry.
-    let _ = tokio::task::spawn_blocking(move || {
-        for t in threads {
-            let _ = t.join();
-        }
-    })
-    .await;
+    let _ = tokio::task::spawn_blocking(move || lanes.join()).await;
     heartbeat_stop.cancel();
     let _ = heartbeat.await;
     // All senders are gone now: the link drains, says goodbye and returns.
     let _ = link.await;
     counters.snapshot()
+}
+
+/// The running lanes of a gateway's assets.
+pub struct Lanes {
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Lanes {
+    /// Starts an acquisition and a scoring thread per asset; events go to
+    /// `outgoing`, counters and status lines to `counters` and `board`
+    /// (which must have one line per asset, in order).
+    pub fn start(
+        assets: Vec<PreparedAsset>,
+        outgoing: mpsc::Sender<Message>,
+        counters: Arc<Counters>,
+        board: Arc<AssetBoard>,
+        shutdown: CancellationToken,
+    ) -> Lanes {
+        let mut threads = Vec::new();
+        for (index, asset) in assets.into_iter().enumerate() {
+            threads.extend(spawn_lanes(
+                index,
+                asset,
+                outgoing.clone(),
+                counters.clone(),
+                board.clone(),
+                shutdown.clone(),
+            ));
+        }
+        Lanes { threads }
+    }
+
+    /// Waits until every lane has ended (shutdown, or sources exhausted and
+    /// every handed-over window scored).
+    pub fn join(self) {
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// What the acquisition lane hands the scoring lane.
+enum LaneMsg {
+    Window(Window),
+    /// No data at all for this many seconds.
+    Silent(f64),
 }
 
 fn spawn_lanes(
@@ -209,7 +238,7 @@ fn spawn_lanes(
     board: Arc<AssetBoard>,
     shutdown: CancellationToken,
 ) -> [JoinHandle<()>; 2] {
-    let (tx, rx) = mpsc::channel::<Window>(WINDOW_QUEUE);
+    let (tx, rx) = mpsc::channel::<LaneMsg>(WINDOW_QUEUE);
     let PreparedAsset {
         config,
         pipeline,
@@ -220,9 +249,10 @@ fn spawn_lanes(
     let acquisition = {
         let counters = counters.clone();
         let profile = pipeline.profile();
+        let silence_s = pipeline.silence_limit_s();
         std::thread::Builder::new()
             .name(format!("acquire-{name}"))
-            .spawn(move || acquisition_lane(source, profile, tx, counters, shutdown))
+            .spawn(move || acquisition_lane(source, profile, silence_s, tx, counters, shutdown))
             .expect("spawning a thread")
     };
     let scoring = std::thread::Builder::new()
@@ -233,11 +263,12 @@ fn spawn_lanes(
 }
 
 /// Reads the source, cuts windows and hands them over without ever waiting
-/// for a live source's consumer.
+/// for a live source's consumer; notices when the source falls silent.
 fn acquisition_lane(
     mut source: Box<dyn Source>,
     profile: &'static crate::features::FeatureProfile,
-    windows: mpsc::Sender<Window>,
+    silence_s: f64,
+    lane: mpsc::Sender<LaneMsg>,
     counters: Arc<Counters>,
     shutdown: CancellationToken,
 ) {
@@ -247,15 +278,37 @@ fn acquisition_lane(
     let pacing = source.pacing();
     let started = Instant::now();
     let mut signal_seconds = 0.0;
+    let mut last_data = Instant::now();
+    let mut silence_reported = false;
+    let (mut frame_errors, mut sequence_gaps) = (0, 0);
     while !shutdown.is_cancelled() {
-        let block = match source.next_block() {
-            Ok(Some(b)) => b,
-            Ok(None) => break,
+        let polled = source.poll();
+        let errors = source.frame_errors();
+        counters.add_frame_errors(errors - frame_errors);
+        frame_errors = errors;
+        let gaps = source.sequence_gaps();
+        counters.add_sequence_gaps(gaps - sequence_gaps);
+        sequence_gaps = gaps;
+        let block = match polled {
+            Ok(SourcePoll::Block(b)) => b,
+            Ok(SourcePoll::Idle) => {
+                let quiet = last_data.elapsed().as_secs_f64();
+                if quiet >= silence_s && !silence_reported {
+                    silence_reported = true;
+                    if hand_over(&lane, LaneMsg::Silent(quiet), pacing, &counters).is_err() {
+                        return;
+                    }
+                }
+                continue;
+            }
+            Ok(SourcePoll::End) => break,
             Err(e) => {
                 tracing::error!("source stopped: {e}");
                 break;
             }
         };
+        last_data = Instant::now();
+        silence_reported = false;
         signal_seconds += block.vibration.len() as f64 / rate;
         if let Pacing::Live { speed } = pacing {
             // A simulator or a replay stands in for a sensor: release each
@@ -269,21 +322,33 @@ fn acquisition_lane(
         let ready = windower.push(block);
         counters.add_gaps(windower.gaps() - gaps_before);
         for window in ready {
-            let handed_over = match pacing {
-                Pacing::Live { .. } => match windows.try_send(window) {
-                    Ok(()) => true,
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        counters.add_window_dropped();
-                        true
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => false,
-                },
-                Pacing::AsFastAsPossible => windows.blocking_send(window).is_ok(),
-            };
-            if !handed_over {
+            counters.add_window_acquired();
+            if hand_over(&lane, LaneMsg::Window(window), pacing, &counters).is_err() {
                 return;
             }
         }
+    }
+}
+
+/// Passes a message to the scoring lane: a live source never waits (a full
+/// queue drops the window and counts it); a recording waits. `Err` when the
+/// scoring lane is gone.
+fn hand_over(
+    lane: &mpsc::Sender<LaneMsg>,
+    msg: LaneMsg,
+    pacing: Pacing,
+    counters: &Counters,
+) -> Result<(), ()> {
+    match pacing {
+        Pacing::Live { .. } => match lane.try_send(msg) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                counters.add_window_dropped();
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(()),
+        },
+        Pacing::AsFastAsPossible => lane.blocking_send(msg).map_err(|_| ()),
     }
 }
 
@@ -292,25 +357,34 @@ fn acquisition_lane(
 fn scoring_lane(
     index: usize,
     mut pipeline: AssetPipeline,
-    mut windows: mpsc::Receiver<Window>,
+    mut lane: mpsc::Receiver<LaneMsg>,
     outgoing: mpsc::Sender<Message>,
     counters: Arc<Counters>,
     board: Arc<AssetBoard>,
 ) {
     let asset = pipeline.identity().asset_id.clone();
-    while let Some(window) = windows.blocking_recv() {
-        let (outcome, event) = pipeline.process(&window);
-        match outcome {
-            Outcome::Scored(_) => counters.add_window_scored(),
-            Outcome::Refused(fault) => {
-                counters.add_window_rejected();
-                tracing::debug!(%asset, "window {} refused: {}", window.seq, fault.reason);
+    while let Some(msg) = lane.blocking_recv() {
+        let event = match msg {
+            LaneMsg::Silent(seconds) => {
+                tracing::warn!(%asset, "no data for {seconds:.1} s");
+                pipeline.silence(seconds, now_us())
             }
-            Outcome::ModelFailed(reason) => {
-                counters.add_model_failure();
-                tracing::warn!(%asset, "window {} not scored: {reason}", window.seq);
+            LaneMsg::Window(window) => {
+                let (outcome, event) = pipeline.process(&window);
+                match outcome {
+                    Outcome::Scored(_) => counters.add_window_scored(),
+                    Outcome::Refused(fault) => {
+                        counters.add_window_rejected();
+                        tracing::debug!(%asset, "window {} refused: {}", window.seq, fault.reason);
+                    }
+                    Outcome::ModelFailed(reason) => {
+                        counters.add_model_failure();
+                        tracing::warn!(%asset, "window {} not scored: {reason}", window.seq);
+                    }
+                }
+                event
             }
-        }
+        };
         board.update(index, pipeline.status());
         if let Some(event) = event {
             counters.add_event_raised();

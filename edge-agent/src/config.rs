@@ -14,6 +14,8 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use crate::detector::DetectorConfig;
+use crate::features::{AssetAnalysis, BearingGeometry, MachineClass, ZoneLimits};
+use crate::sensor_health::SensorHealthConfig;
 use crate::source::SourceConfig;
 
 /// The whole agent configuration.
@@ -60,6 +62,21 @@ pub struct AssetConfig {
     pub source: SourceConfig,
     #[serde(default)]
     pub detector: DetectorConfig,
+    #[serde(default)]
+    pub sensor_health: SensorHealthConfig,
+    /// Rotating machines: nominal shaft speed (default 1480 rpm).
+    pub shaft_rpm: Option<f64>,
+    /// Rotating machines: the monitored bearing (default: a 6309).
+    pub bearing: Option<BearingGeometry>,
+    /// Rotating machines: band demodulated for the envelope spectrum, Hz
+    /// (default: 20-80 % of Nyquist).
+    pub envelope_band_hz: Option<[f64; 2]>,
+    /// Rotating machines: ISO 10816 machine class (default II) ...
+    pub iso_class: Option<MachineClass>,
+    /// ... or explicit A/B, B/C, C/D limits in mm/s.
+    pub iso_zone_limits_mm_s: Option<ZoneLimits>,
+    /// Structures: where each of the first three modes is sought, Hz.
+    pub mode_search_hz: Option<Vec<[f64; 2]>>,
 }
 
 /// A config file that cannot be used, with the file named.
@@ -174,6 +191,8 @@ impl AgentConfig {
                 .map_err(|e| ctx(e.to_string()))?;
             asset.source.validate(asset.kind).map_err(ctx)?;
             asset.detector.validate().map_err(ctx)?;
+            asset.sensor_health.validate().map_err(ctx)?;
+            asset.validate_analysis().map_err(ctx)?;
         }
         Ok(())
     }
@@ -187,6 +206,84 @@ impl AgentConfig {
             .client_id
             .clone()
             .unwrap_or_else(|| self.gateway.clone())
+    }
+}
+
+impl AssetConfig {
+    fn validate_analysis(&self) -> Result<(), String> {
+        let machine_only = [
+            ("shaft_rpm", self.shaft_rpm.is_some()),
+            ("bearing", self.bearing.is_some()),
+            ("envelope_band_hz", self.envelope_band_hz.is_some()),
+            ("iso_class", self.iso_class.is_some()),
+            ("iso_zone_limits_mm_s", self.iso_zone_limits_mm_s.is_some()),
+        ];
+        match self.kind {
+            AssetKind::Bridge => {
+                if let Some((name, _)) = machine_only.iter().find(|(_, set)| *set) {
+                    return Err(format!(
+                        "`{name}` applies to rotating machines, not to a bridge"
+                    ));
+                }
+            }
+            AssetKind::Pump => {
+                if self.mode_search_hz.is_some() {
+                    return Err("`mode_search_hz` applies to bridges, not to a pump".into());
+                }
+            }
+        }
+        if let Some(rpm) = self.shaft_rpm
+            && !(rpm.is_finite() && (60.0..=60_000.0).contains(&rpm))
+        {
+            return Err(format!("shaft_rpm = {rpm} must be within 60..60000"));
+        }
+        if let Some(b) = &self.bearing {
+            b.validate()?;
+        }
+        if let Some([lo, hi]) = self.envelope_band_hz
+            && !(lo > 0.0 && lo < hi && hi.is_finite())
+        {
+            return Err(format!(
+                "envelope_band_hz = [{lo}, {hi}] must satisfy 0 < lo < hi"
+            ));
+        }
+        if self.iso_class.is_some() && self.iso_zone_limits_mm_s.is_some() {
+            return Err("give either iso_class or iso_zone_limits_mm_s, not both".into());
+        }
+        if let Some(bands) = &self.mode_search_hz {
+            if bands.len() != 3 {
+                return Err(format!(
+                    "mode_search_hz needs 3 bands (modes 1-3), found {}",
+                    bands.len()
+                ));
+            }
+            if let Some([lo, hi]) = bands.iter().find(|[lo, hi]| !(*lo > 0.0 && lo < hi)) {
+                return Err(format!(
+                    "mode_search_hz band [{lo}, {hi}] must satisfy 0 < lo < hi"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// What the asset's features depend on, defaults filled in.
+    pub fn analysis(&self) -> AssetAnalysis {
+        let defaults = AssetAnalysis::default();
+        AssetAnalysis {
+            shaft_hz: self.shaft_rpm.map_or(defaults.shaft_hz, |rpm| rpm / 60.0),
+            bearing: self.bearing.unwrap_or(defaults.bearing),
+            envelope_band_hz: self.envelope_band_hz.map(|[lo, hi]| (lo, hi)),
+            mode_search_hz: self
+                .mode_search_hz
+                .as_ref()
+                .map_or(defaults.mode_search_hz, |b| {
+                    b.iter().map(|[lo, hi]| (*lo, *hi)).collect()
+                }),
+            iso_limits: self
+                .iso_zone_limits_mm_s
+                .or(self.iso_class.map(MachineClass::limits))
+                .unwrap_or(defaults.iso_limits),
+        }
     }
 }
 

@@ -1,9 +1,10 @@
 //! `edge-agent features`: the feature vectors a training script learns from.
 //!
-//! Runs each asset's source as fast as possible through the same windowing,
-//! sensor checks and [`FeatureExtractor`] as the live agent and writes one
-//! CSV row per window. No model is involved, so the first model of a new
-//! profile can be trained from it.
+//! Runs an asset's source (or a recording given on the command line in its
+//! place) as fast as possible through the same windowing, sensor-health
+//! checks and [`FeatureExtractor`] as the live agent and writes one CSV row
+//! per window. No model is involved, so the first model of a new profile can
+//! be trained from it.
 
 use std::io::Write;
 use std::path::Path;
@@ -12,8 +13,8 @@ use anyhow::{Context, Result};
 
 use crate::config::{AgentConfig, AssetConfig};
 use crate::features::{FeatureExtractor, FeatureProfile};
-use crate::sensor_check::check_window;
-use crate::source::now_us;
+use crate::sensor_health::SensorHealth;
+use crate::source::{SourceConfig, SourcePoll, now_us};
 use crate::window::Windower;
 
 /// What an export wrote.
@@ -24,24 +25,41 @@ pub struct ExportSummary {
     pub gaps: u64,
 }
 
-/// Exports `seconds` of signal (or the whole recording, if shorter) of the
-/// selected assets (all if `only` is empty) to `output`.
+/// Which assets to export, and from what.
+#[derive(Debug, Clone, Default)]
+pub struct ExportRequest {
+    /// Asset ids (all if empty).
+    pub assets: Vec<String>,
+    /// Seconds of signal per asset (the whole recording if shorter).
+    pub seconds: f64,
+    /// A recording to read instead of the asset's configured source
+    /// (exactly one asset must then be selected).
+    pub input: Option<SourceConfig>,
+}
+
+/// Exports feature vectors to `output` as CSV.
 pub fn export_features(
     config: &AgentConfig,
-    only: &[String],
-    seconds: f64,
+    request: &ExportRequest,
     output: &Path,
 ) -> Result<ExportSummary> {
-    let assets: Vec<&AssetConfig> = config
+    if let Some(missing) = request
         .assets
-        .iter()
-        .filter(|a| only.is_empty() || only.contains(&a.id))
-        .collect();
-    if let Some(missing) = only
         .iter()
         .find(|id| !config.assets.iter().any(|a| &a.id == *id))
     {
         anyhow::bail!("asset `{missing}` is not in the config");
+    }
+    let assets: Vec<&AssetConfig> = config
+        .assets
+        .iter()
+        .filter(|a| request.assets.is_empty() || request.assets.contains(&a.id))
+        .collect();
+    if request.input.is_some() && assets.len() != 1 {
+        anyhow::bail!(
+            "--input replaces one asset's source: select exactly one asset with --asset (the config has {})",
+            assets.len()
+        );
     }
     let kinds: std::collections::HashSet<_> = assets.iter().map(|a| a.kind).collect();
     if kinds.len() != 1 {
@@ -60,7 +78,8 @@ pub fn export_features(
     )?;
     let mut summary = ExportSummary::default();
     for asset in assets {
-        let s = export_asset(asset, profile, seconds, &mut out)?;
+        let source = request.input.as_ref().unwrap_or(&asset.source);
+        let s = export_asset(asset, source, profile, request.seconds, &mut out)?;
         eprintln!(
             "{}: {} windows, {} refused by sensor checks, {} gaps",
             asset.id, s.rows, s.refused_windows, s.gaps
@@ -75,13 +94,14 @@ pub fn export_features(
 
 fn export_asset(
     asset: &AssetConfig,
+    source: &SourceConfig,
     profile: &'static FeatureProfile,
     seconds: f64,
     out: &mut impl Write,
 ) -> Result<ExportSummary> {
-    let mut source = asset
-        .source
-        .open(asset.kind, now_us())
+    let analysis = asset.analysis();
+    let mut source = source
+        .open(asset.kind, now_us(), &analysis)
         .with_context(|| format!("asset {}", asset.id))?;
     let rate = source.sample_rate_hz();
     profile
@@ -89,24 +109,29 @@ fn export_asset(
         .map_err(|e| anyhow::anyhow!("asset {}: {e}", asset.id))?;
     let (len, hop) = profile.window_samples(rate);
     let mut windower = Windower::new(len, hop, rate);
-    let mut extractor = FeatureExtractor::new(profile, rate);
+    let mut health = SensorHealth::new(asset.sensor_health.clone());
+    let mut extractor = FeatureExtractor::new(profile, rate, analysis);
     let mut summary = ExportSummary::default();
     let total_samples = (seconds * rate) as u64;
     let mut samples = 0u64;
     let mut next_progress = 0.1;
     while samples < total_samples {
-        let Some(block) = source.next_block()? else {
-            break;
+        let block = match source.poll()? {
+            SourcePoll::Block(b) => b,
+            SourcePoll::Idle => continue,
+            SourcePoll::End => break,
         };
         samples += block.vibration.len() as u64;
         for window in windower.push(block) {
-            if check_window(&window).is_err() {
+            let clip = health.clip_level_g();
+            let checked =
+                extractor.extract_checked(&window, clip, &mut |s| health.check_scanned(&window, s));
+            let Ok(features) = checked else {
                 summary.refused_windows += 1;
                 continue;
-            }
-            let features = extractor.extract(&window);
+            };
             write!(out, "{},{}", asset.id, window.start_us / 1000)?;
-            for f in features {
+            for f in features.values {
                 write!(out, ",{f}")?;
             }
             writeln!(out)?;

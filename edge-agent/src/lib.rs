@@ -9,6 +9,7 @@
 //! live agent, the feature export used for training, and the tests.
 
 pub mod agent;
+pub mod bench;
 pub mod config;
 pub mod detector;
 pub mod export;
@@ -16,7 +17,7 @@ pub mod features;
 pub mod link;
 pub mod model;
 pub mod pipeline;
-pub mod sensor_check;
+pub mod sensor_health;
 pub mod source;
 pub mod telemetry;
 pub mod window;

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use edge_agent::AgentConfig;
+use edge_agent::export::ExportRequest;
+use edge_agent::source::{CsvReplayConfig, RawReplayConfig, SourceConfig};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -28,19 +30,115 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
-    /// Export feature vectors (the training data of a model) to CSV.
+    /// Measure throughput and memory: channels per core through the full
+    /// pipeline against a bare FFT, and RSS with many channels running.
+    Bench {
+        /// The pump model folder to run.
+        #[arg(long, default_value = "models/pump-anomaly")]
+        model: PathBuf,
+        #[arg(long, default_value_t = 25_600.0)]
+        sample_rate: f64,
+        /// Channels running for the memory measurement.
+        #[arg(long, default_value_t = 64)]
+        rss_channels: usize,
+        /// Seconds they run before the memory is read.
+        #[arg(long, default_value_t = 10.0)]
+        rss_seconds: f64,
+        /// Least seconds each timing loop runs.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+    },
+    /// Export feature vectors (the training data of a model) to CSV, from
+    /// the assets' configured sources or from a recording (--input).
     Features {
         #[arg(long)]
         config: PathBuf,
-        /// Seconds of signal per asset.
-        #[arg(long, default_value_t = 600.0)]
-        seconds: f64,
+        /// Seconds of signal per asset (default: 600, or the whole --input).
+        #[arg(long)]
+        seconds: Option<f64>,
         /// Export only these assets (repeatable); default: all.
         #[arg(long = "asset")]
         assets: Vec<String>,
         #[arg(long)]
         output: PathBuf,
+        #[command(flatten)]
+        input: InputArgs,
     },
+}
+
+/// A recording to read instead of an asset's configured source.
+#[derive(clap::Args)]
+struct InputArgs {
+    /// The recording.
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// Its format.
+    #[arg(long, value_enum, requires = "input")]
+    format: Option<InputFormat>,
+    /// Sample rate of the recording, Hz.
+    #[arg(long, requires = "input")]
+    sample_rate: Option<f64>,
+    /// csv: the vibration column (in g).
+    #[arg(long, default_value = "accel_g")]
+    vibration_column: String,
+    /// csv: the temperature column (degrees C).
+    #[arg(long, default_value = "temp_c")]
+    temperature_column: String,
+    /// f32le: constant temperature to report (the format has none).
+    #[arg(long)]
+    temperature_c: Option<f64>,
+    /// f32le: interleaved channels in the file and the one to read.
+    #[arg(long, default_value_t = 1)]
+    channels: usize,
+    #[arg(long, default_value_t = 0)]
+    channel: usize,
+    /// f32le: factor turning the stored unit into g.
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum InputFormat {
+    /// CSV with a header, one row per sample.
+    Csv,
+    /// Headerless float32 little-endian samples.
+    F32le,
+}
+
+impl InputArgs {
+    fn source(&self) -> anyhow::Result<Option<SourceConfig>> {
+        let Some(path) = &self.input else {
+            return Ok(None);
+        };
+        let format = self
+            .format
+            .context("--input needs --format (csv or f32le)")?;
+        let sample_rate_hz = self
+            .sample_rate
+            .context("--input needs --sample-rate (Hz)")?;
+        let source = match format {
+            InputFormat::Csv => SourceConfig::Csv(CsvReplayConfig {
+                path: path.clone(),
+                sample_rate_hz,
+                vibration_column: self.vibration_column.clone(),
+                temperature_column: self.temperature_column.clone(),
+                speed: 0.0,
+                separator: ',',
+            }),
+            InputFormat::F32le => SourceConfig::F32le(RawReplayConfig {
+                path: path.clone(),
+                sample_rate_hz,
+                channels: self.channels,
+                channel: self.channel,
+                scale: self.scale,
+                temperature_c: self.temperature_c.context(
+                    "--format f32le carries no temperature: give --temperature-c (degrees C)",
+                )?,
+                speed: 0.0,
+            }),
+        };
+        Ok(Some(source))
+    }
 }
 
 fn main() -> ExitCode {
@@ -101,14 +199,70 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Bench {
+            model,
+            sample_rate,
+            rss_channels,
+            rss_seconds,
+            seconds,
+        } => {
+            let options = edge_agent::bench::BenchOptions {
+                model,
+                sample_rate_hz: sample_rate,
+                windows: 16,
+                min_seconds: seconds,
+                rss_channels,
+                rss_seconds,
+            };
+            let r = edge_agent::bench::run(&options)?;
+            println!("window: 1 s at {sample_rate} S/s (one window per channel per second)");
+            println!(
+                "bare real FFT:  {:9.1} us/window  {:8.0} channels/core",
+                r.fft_us_per_window,
+                r.fft_channels_per_core()
+            );
+            println!(
+                "full pipeline:  {:9.1} us/window  {:8.0} channels/core  ({:.2}x the bare FFT)",
+                r.full_us_per_window,
+                r.channels_per_core(),
+                r.full_vs_fft()
+            );
+            println!(
+                "memory: RSS {:.1} MB (peak {:.1} MB) with {} channels running; {} windows scored, {} dropped",
+                r.rss_mb,
+                r.peak_rss_mb,
+                r.rss_channels,
+                r.rss_windows_scored,
+                r.rss_windows_dropped
+            );
+            println!(
+                "channels_per_core={:.0} full_vs_fft={:.2} rss_mb={:.1}",
+                r.channels_per_core(),
+                r.full_vs_fft(),
+                r.rss_mb
+            );
+            Ok(())
+        }
         Command::Features {
             config,
             seconds,
             assets,
             output,
+            input,
         } => {
             let config = AgentConfig::load(&config)?;
-            let summary = edge_agent::export::export_features(&config, &assets, seconds, &output)?;
+            let input = input.source()?;
+            let seconds = seconds.unwrap_or(if input.is_some() {
+                f64::INFINITY
+            } else {
+                600.0
+            });
+            let request = ExportRequest {
+                assets,
+                seconds,
+                input,
+            };
+            let summary = edge_agent::export::export_features(&config, &request, &output)?;
             println!(
                 "wrote {} rows to {} ({} windows refused by sensor checks, {} gaps)",
                 summary.rows,

@@ -1,5 +1,5 @@
 use super::*;
-use crate::features::{BRIDGE_V1, PUMP_V1};
+use crate::features::{BRIDGE_V2, PUMP_V2};
 
 fn shipped(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -26,8 +26,8 @@ fn edit_manifest(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
 #[test]
 fn shipped_models_load_pass_self_test_and_fit_their_profiles() {
     for (name, kind, profile) in [
-        ("pump-anomaly", AssetKind::Pump, &PUMP_V1),
-        ("bridge-anomaly", AssetKind::Bridge, &BRIDGE_V1),
+        ("pump-anomaly", AssetKind::Pump, &PUMP_V2),
+        ("bridge-anomaly", AssetKind::Bridge, &BRIDGE_V2),
     ] {
         let model = AnomalyModel::load_dir(&shipped(name)).unwrap();
         model.check_fits(kind, profile).unwrap();
@@ -64,7 +64,7 @@ fn contributions_are_non_negative_and_add_up_to_the_score() {
 #[test]
 fn a_feature_far_from_normal_gets_the_largest_share_and_a_plausible_expectation() {
     let model = AnomalyModel::load_dir(&shipped("bridge-anomaly")).unwrap();
-    let names = BRIDGE_V1.feature_names();
+    let names = BRIDGE_V2.feature_names();
     let mode = names.iter().position(|n| n == "mode1_freq_hz").unwrap();
     let healthy = model.manifest().self_test[0].input.clone();
     let mut damaged = healthy.clone();
@@ -176,7 +176,7 @@ fn a_model_for_other_features_does_not_fit() {
     });
     let model = AnomalyModel::load_dir(dir.path()).unwrap();
     let err = model
-        .check_fits(AssetKind::Pump, &PUMP_V1)
+        .check_fits(AssetKind::Pump, &PUMP_V2)
         .unwrap_err()
         .to_string();
     assert!(err.contains("velocity_rms_mm_s"), "{err}");

@@ -10,10 +10,11 @@ use protocol::{
     AnomalyEvent, AssetKind, AssetStatus, DetectorState, EventKind, FeatureContribution, ModelRef,
 };
 
+use crate::config::{AgentConfig, AssetConfig};
 use crate::detector::{Detector, DetectorConfig, Transition};
-use crate::features::{FeatureExtractor, FeatureProfile};
+use crate::features::{AssetAnalysis, FeatureExtractor, FeatureProfile, FeatureVector};
 use crate::model::{AnomalyModel, ModelError, Scored};
-use crate::sensor_check::{self, Channel, SensorFault};
+use crate::sensor_health::{Channel, SensorFault, SensorHealth, SensorHealthConfig};
 use crate::window::Window;
 
 /// Most features named in an event's explanation.
@@ -32,6 +33,34 @@ pub struct AssetIdentity {
     pub temperature_channel: String,
 }
 
+/// Everything about an asset the scoring lane needs besides its model.
+#[derive(Debug, Clone)]
+pub struct AssetSetup {
+    pub identity: AssetIdentity,
+    pub detector: DetectorConfig,
+    pub sensor_health: SensorHealthConfig,
+    pub analysis: AssetAnalysis,
+}
+
+impl AssetSetup {
+    /// The setup of an asset of a gateway's config.
+    pub fn from_config(config: &AgentConfig, asset: &AssetConfig) -> Self {
+        AssetSetup {
+            identity: AssetIdentity {
+                site: config.site.clone(),
+                gateway: config.gateway.clone(),
+                asset_id: asset.id.clone(),
+                kind: asset.kind,
+                vibration_channel: asset.vibration_channel.clone(),
+                temperature_channel: asset.temperature_channel.clone(),
+            },
+            detector: asset.detector.clone(),
+            sensor_health: asset.sensor_health.clone(),
+            analysis: asset.analysis(),
+        }
+    }
+}
+
 /// What became of one window.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -44,12 +73,14 @@ pub enum Outcome {
 
 pub struct AssetPipeline {
     identity: AssetIdentity,
+    health: SensorHealth,
     extractor: FeatureExtractor,
     model: AnomalyModel,
     model_ref: ModelRef,
     feature_names: Vec<String>,
     detector: Detector,
     last_score: Option<f64>,
+    last_features: Option<FeatureVector>,
     windows_scored: u64,
 }
 
@@ -57,11 +88,16 @@ impl AssetPipeline {
     /// Builds the lane; fails if the model does not fit the asset or the
     /// sample rate cannot resolve the profile's bands.
     pub fn new(
-        identity: AssetIdentity,
+        setup: AssetSetup,
         model: AnomalyModel,
-        detector: DetectorConfig,
         sample_rate_hz: f64,
     ) -> Result<Self, ModelError> {
+        let AssetSetup {
+            identity,
+            detector,
+            sensor_health,
+            analysis,
+        } = setup;
         let profile = FeatureProfile::for_kind(identity.kind);
         model.check_fits(identity.kind, profile)?;
         profile
@@ -73,13 +109,15 @@ impl AssetPipeline {
         let m = model.manifest();
         let detector = Detector::new(detector, m.threshold, m.alarm_threshold);
         Ok(AssetPipeline {
-            extractor: FeatureExtractor::new(profile, sample_rate_hz),
+            health: SensorHealth::new(sensor_health),
+            extractor: FeatureExtractor::new(profile, sample_rate_hz, analysis),
             feature_names: profile.feature_names(),
             model_ref: model.model_ref(),
             model,
             detector,
             identity,
             last_score: None,
+            last_features: None,
             windows_scored: 0,
         })
     }
@@ -102,20 +140,48 @@ impl AssetPipeline {
             threshold,
             alarm_threshold,
             windows_scored: self.windows_scored,
+            velocity_rms_mm_s: self
+                .last_features
+                .as_ref()
+                .and_then(|f| f.velocity_rms_mm_s),
+            iso_zone: self.last_features.as_ref().and_then(|f| f.iso_zone),
         }
+    }
+
+    /// How long without data counts as a disconnected sensor.
+    pub fn silence_limit_s(&self) -> f64 {
+        self.health.config().silence_s
+    }
+
+    /// Reports that no data has come for `seconds`, up to `now_us`.
+    pub fn silence(&mut self, seconds: f64, now_us: u64) -> Option<AnomalyEvent> {
+        let fault = self.health.silence(seconds);
+        let t = self.detector.observe_sensor_fault()?;
+        let start_ms = (now_us / 1000).saturating_sub((seconds * 1000.0) as u64);
+        Some(self.sensor_event(start_ms, now_us / 1000, t, &fault.reason, fault.channel))
     }
 
     /// Processes one window.
     pub fn process(&mut self, window: &Window) -> (Outcome, Option<AnomalyEvent>) {
-        if let Err(fault) = sensor_check::check_window(window) {
-            let event = self
-                .detector
-                .observe_sensor_fault()
-                .map(|t| self.sensor_event(window, t, &fault.reason, fault.channel));
-            return (Outcome::Refused(fault), event);
-        }
-        let features = self.extractor.extract(window);
-        let scored = match self.model.score(&features) {
+        let (start_ms, end_ms) = (window.start_us / 1000, window.end_us() / 1000);
+        // One pass over the samples serves the sensor checks, the
+        // statistics and the FFT input.
+        let health = &mut self.health;
+        let clip = health.clip_level_g();
+        let checked = self
+            .extractor
+            .extract_checked(window, clip, &mut |scan| health.check_scanned(window, scan));
+        let features = match checked {
+            Ok(f) => f,
+            Err(fault) => {
+                let event = self
+                    .detector
+                    .observe_sensor_fault()
+                    .map(|t| self.sensor_event(start_ms, end_ms, t, &fault.reason, fault.channel));
+                return (Outcome::Refused(fault), event);
+            }
+        };
+        let scored = match self.model.score(&features.values) {
             Ok(s) => s,
             Err(e) => return (Outcome::ModelFailed(e.to_string()), None),
         };
@@ -124,21 +190,24 @@ impl AssetPipeline {
         let event = self.detector.observe_score(scored.score).map(|t| {
             if t.from == DetectorState::SensorFault {
                 self.sensor_event(
-                    window,
+                    start_ms,
+                    end_ms,
                     t,
                     "channel delivers plausible data again",
                     Channel::Vibration,
                 )
             } else {
-                self.anomaly_event(window, t, &features, &scored)
+                self.anomaly_event(start_ms, end_ms, t, &features.values, &scored)
             }
         });
+        self.last_features = Some(features);
         (Outcome::Scored(scored), event)
     }
 
     fn base_event(
         &self,
-        window: &Window,
+        start_ms: u64,
+        end_ms: u64,
         t: Transition,
         kind: EventKind,
         channel: &str,
@@ -154,8 +223,8 @@ impl AssetPipeline {
             kind,
             state: t.to,
             previous_state: t.from,
-            window_start_ms: window.start_us / 1000,
-            window_end_ms: window.end_us() / 1000,
+            window_start_ms: start_ms,
+            window_end_ms: end_ms,
             raised_at_ms: crate::source::now_us() / 1000,
             score: self.last_score.unwrap_or(0.0),
             threshold,
@@ -168,13 +237,15 @@ impl AssetPipeline {
 
     fn anomaly_event(
         &self,
-        window: &Window,
+        start_ms: u64,
+        end_ms: u64,
         t: Transition,
         features: &[f64],
         scored: &Scored,
     ) -> AnomalyEvent {
         let mut event = self.base_event(
-            window,
+            start_ms,
+            end_ms,
             t,
             EventKind::Anomaly,
             &self.identity.vibration_channel,
@@ -189,7 +260,8 @@ impl AssetPipeline {
 
     fn sensor_event(
         &self,
-        window: &Window,
+        start_ms: u64,
+        end_ms: u64,
         t: Transition,
         reason: &str,
         channel: Channel,
@@ -198,7 +270,7 @@ impl AssetPipeline {
             Channel::Vibration => &self.identity.vibration_channel,
             Channel::Temperature => &self.identity.temperature_channel,
         };
-        let mut event = self.base_event(window, t, EventKind::SensorFault, channel);
+        let mut event = self.base_event(start_ms, end_ms, t, EventKind::SensorFault, channel);
         event.detail = Some(reason.to_owned());
         event
     }

@@ -1,20 +1,75 @@
-//! Refuses windows whose samples cannot be trusted.
+//! Sensor health: refuses data that cannot be trusted, and says why.
 //!
-//! A dead or stuck sensor must not be scored: a flat line looks wildly
-//! anomalous to a model (an alarm that sends a crew to a healthy pump) or,
-//! worse, perfectly calm. Such a window is refused with the reason, the
-//! detector goes to `sensor_fault`, and a distinct event asks for the sensor
-//! to be checked rather than the asset.
+//! A dead, stuck or saturated sensor must not be scored: a flat line looks
+//! wildly anomalous to a model (an alarm that sends a crew to a healthy
+//! pump) or, worse, perfectly calm. Each window is checked before its
+//! features are computed; a refused window puts the detector in
+//! `sensor_fault`, and a distinct event asks for the sensor to be checked
+//! rather than the asset. Silence (no data at all) is noticed by the
+//! acquisition lane, which has the clock; see [`SensorHealthConfig::silence_s`].
+//!
+//! Checks, in order: non-finite samples; a stuck output (identical
+//! consecutive samples for `stuck_s`); clipping (samples at the
+//! accelerometer's full scale); a missing temperature reading; a reading
+//! outside the thermometer's range; an implausible temperature step between
+//! consecutive readings.
 
+use serde::Deserialize;
+
+use crate::features::{Scan, longest_run, scan};
 use crate::window::Window;
 
 /// Temperature range of the precision sensor (TMP117: -55 to 150 C).
 pub const TEMPERATURE_RANGE_C: (f32, f32) = (-55.0, 150.0);
-/// A run of identical consecutive samples this long (or [`MIN_STUCK_RUN`]
-/// samples, whichever is more) means the sensor stuck. A live 20-bit
-/// accelerometer's noise alone changes the reading every sample.
-pub const STUCK_SECONDS: f64 = 0.5;
+/// A stuck run is at least this many samples, however high the rate.
 pub const MIN_STUCK_RUN: usize = 16;
+/// Samples at or beyond this fraction of full scale count as clipped.
+pub const CLIP_FRACTION: f64 = 0.99;
+
+/// `[assets.sensor_health]` in the config file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SensorHealthConfig {
+    /// Full-scale range of the accelerometer, g (ADXL355: 2, 4 or 8).
+    pub accel_range_g: f64,
+    /// Clipped samples tolerated per window.
+    pub max_clipped_samples: usize,
+    /// Identical consecutive samples for this long mean a stuck sensor. A
+    /// live 20-bit accelerometer's noise changes the reading every sample.
+    pub stuck_s: f64,
+    /// Largest believable change between consecutive temperature readings.
+    pub max_temperature_step_c: f64,
+    /// No data for this long puts the channel in `sensor_fault` (a
+    /// disconnected node or cable).
+    pub silence_s: f64,
+}
+
+impl Default for SensorHealthConfig {
+    fn default() -> Self {
+        SensorHealthConfig {
+            accel_range_g: 8.0,
+            max_clipped_samples: 2,
+            stuck_s: 0.5,
+            max_temperature_step_c: 5.0,
+            silence_s: 5.0,
+        }
+    }
+}
+
+impl SensorHealthConfig {
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("accel_range_g", self.accel_range_g),
+            ("stuck_s", self.stuck_s),
+            ("max_temperature_step_c", self.max_temperature_step_c),
+            ("silence_s", self.silence_s),
+        ];
+        match positive.iter().find(|(_, v)| !(v.is_finite() && *v > 0.0)) {
+            Some((name, v)) => Err(format!("sensor_health.{name} = {v} must be > 0")),
+            None => Ok(()),
+        }
+    }
+}
 
 /// Which input of the asset failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,112 +78,130 @@ pub enum Channel {
     Temperature,
 }
 
-/// Why a window was refused.
+/// Why data was refused.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SensorFault {
     pub channel: Channel,
     pub reason: String,
 }
 
-/// Checks a window's samples; `Ok` means it may be scored.
-pub fn check_window(window: &Window) -> Result<(), SensorFault> {
-    let vib = &window.vibration;
-    let bad = vib.iter().filter(|x| !x.is_finite()).count();
-    if bad > 0 {
-        return Err(SensorFault {
+impl SensorFault {
+    fn vibration(reason: String) -> Self {
+        SensorFault {
             channel: Channel::Vibration,
-            reason: format!("{bad} of {} samples are not finite numbers", vib.len()),
-        });
+            reason,
+        }
     }
-    let limit = ((STUCK_SECONDS * window.sample_rate_hz) as usize).max(MIN_STUCK_RUN);
-    let (run, value) = longest_constant_run(vib);
-    if run >= limit.min(vib.len()) && run > 1 {
-        return Err(SensorFault {
-            channel: Channel::Vibration,
-            reason: format!(
-                "flat-lined at {value} g for {run} consecutive samples (stuck or disconnected sensor)"
-            ),
-        });
-    }
-    if window.temperature.is_empty() {
-        return Err(SensorFault {
+    fn temperature(reason: String) -> Self {
+        SensorFault {
             channel: Channel::Temperature,
-            reason: "no temperature reading".into(),
-        });
+            reason,
+        }
     }
-    let (t_lo, t_hi) = TEMPERATURE_RANGE_C;
-    if let Some(t) = window
-        .temperature
-        .iter()
-        .find(|t| !(t.is_finite() && (t_lo..=t_hi).contains(*t)))
-    {
-        return Err(SensorFault {
-            channel: Channel::Temperature,
-            reason: format!("reading {t} C is outside the sensor range {t_lo}..{t_hi} C"),
-        });
-    }
-    Ok(())
 }
 
-/// Length and value of the longest run of identical consecutive samples.
-fn longest_constant_run(xs: &[f32]) -> (usize, f32) {
-    let mut best = (0, f32::NAN);
-    let mut i = 0;
-    while i < xs.len() {
-        let start = i;
-        while i + 1 < xs.len() && xs[i + 1] == xs[start] {
-            i += 1;
-        }
-        i += 1;
-        if i - start > best.0 {
-            best = (i - start, xs[start]);
+/// The checks of one asset, with what they remember between windows.
+#[derive(Debug, Clone)]
+pub struct SensorHealth {
+    config: SensorHealthConfig,
+    last_temperature: Option<f32>,
+}
+
+impl SensorHealth {
+    pub fn new(config: SensorHealthConfig) -> Self {
+        SensorHealth {
+            config,
+            last_temperature: None,
         }
     }
-    best
+
+    pub fn config(&self) -> &SensorHealthConfig {
+        &self.config
+    }
+
+    /// The level from which an acceleration sample counts as clipped.
+    pub fn clip_level_g(&self) -> f64 {
+        CLIP_FRACTION * self.config.accel_range_g
+    }
+
+    /// Checks a window; `Ok` means it may be scored.
+    pub fn check(&mut self, window: &Window) -> Result<(), SensorFault> {
+        let scan = scan(&window.vibration, self.clip_level_g());
+        self.check_scanned(window, &scan)
+    }
+
+    /// As [`Self::check`], with the window's samples already scanned at
+    /// [`Self::clip_level_g`].
+    pub fn check_scanned(&mut self, window: &Window, scan: &Scan) -> Result<(), SensorFault> {
+        let c = &self.config;
+        if scan.non_finite > 0 {
+            return Err(SensorFault::vibration(format!(
+                "{} of {} samples are not finite numbers",
+                scan.non_finite, scan.len
+            )));
+        }
+        let limit = ((c.stuck_s * window.sample_rate_hz) as usize)
+            .max(MIN_STUCK_RUN)
+            .min(scan.len)
+            .max(2);
+        // Only look for the run when enough neighbours are equal to hold one.
+        if scan.equal_neighbours + 1 >= limit {
+            let (run, value) = longest_run(&window.vibration);
+            if run >= limit {
+                return Err(SensorFault::vibration(format!(
+                    "flat-lined at {value} g for {run} consecutive samples (stuck or disconnected sensor)"
+                )));
+            }
+        }
+        if scan.clipped > c.max_clipped_samples {
+            return Err(SensorFault::vibration(format!(
+                "{} samples at the +/-{} g full scale (saturated: range too small or sensor damaged)",
+                scan.clipped, c.accel_range_g
+            )));
+        }
+        self.check_temperature(&window.temperature)
+    }
+
+    fn check_temperature(&mut self, readings: &[f32]) -> Result<(), SensorFault> {
+        if readings.is_empty() {
+            return Err(SensorFault::temperature("no temperature reading".into()));
+        }
+        let (lo, hi) = TEMPERATURE_RANGE_C;
+        if let Some(t) = readings
+            .iter()
+            .find(|t| !(t.is_finite() && (lo..=hi).contains(*t)))
+        {
+            return Err(SensorFault::temperature(format!(
+                "reading {t} C is outside the sensor range {lo}..{hi} C"
+            )));
+        }
+        let max_step = self.config.max_temperature_step_c as f32;
+        let mut previous = self.last_temperature;
+        for &t in readings {
+            if let Some(p) = previous
+                && (t - p).abs() > max_step
+            {
+                // Remember the new level: if it persists, the next windows
+                // are judged against it and the channel recovers.
+                self.last_temperature = Some(t);
+                return Err(SensorFault::temperature(format!(
+                    "temperature jumped from {p} C to {t} C between readings (more than {max_step} C: loose probe or electrical fault)"
+                )));
+            }
+            previous = Some(t);
+        }
+        self.last_temperature = previous;
+        Ok(())
+    }
+
+    /// The fault to report after `seconds` without any data.
+    pub fn silence(&self, seconds: f64) -> SensorFault {
+        SensorFault::vibration(format!(
+            "no data for {seconds:.1} s (node, cable or sensor disconnected)"
+        ))
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn window(vibration: Vec<f32>, temperature: Vec<f32>) -> Window {
-        Window {
-            seq: 0,
-            start_us: 0,
-            sample_rate_hz: 100.0,
-            vibration,
-            temperature,
-        }
-    }
-
-    #[test]
-    fn clean_window_passes() {
-        assert_eq!(
-            check_window(&window(vec![0.1, -0.2, 0.3], vec![20.0])),
-            Ok(())
-        );
-    }
-
-    #[test]
-    fn nan_flat_line_and_bad_temperature_are_refused_with_reasons() {
-        let nan = check_window(&window(vec![0.1, f32::NAN, 0.2], vec![20.0])).unwrap_err();
-        assert_eq!(nan.channel, Channel::Vibration);
-        assert!(nan.reason.contains("1 of 3"), "{}", nan.reason);
-
-        let flat = check_window(&window(vec![0.25; 8], vec![20.0])).unwrap_err();
-        assert!(
-            flat.reason.contains("flat-lined at 0.25"),
-            "{}",
-            flat.reason
-        );
-
-        let none = check_window(&window(vec![0.1, 0.2], vec![])).unwrap_err();
-        assert_eq!(none.channel, Channel::Temperature);
-
-        let hot = check_window(&window(vec![0.1, 0.2], vec![20.0, 900.0])).unwrap_err();
-        assert!(hot.reason.contains("900"), "{}", hot.reason);
-
-        let nan_t = check_window(&window(vec![0.1, 0.2], vec![f32::NAN])).unwrap_err();
-        assert_eq!(nan_t.channel, Channel::Temperature);
-    }
-}
+#[path = "sensor_health_tests.rs"]
+mod tests;

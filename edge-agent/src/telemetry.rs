@@ -12,17 +12,29 @@ use protocol::{AssetStatus, PipelineCounters};
 
 #[derive(Debug, Default)]
 pub struct Counters {
+    windows_acquired: AtomicU64,
     windows_scored: AtomicU64,
     windows_dropped: AtomicU64,
     windows_rejected: AtomicU64,
     model_failures: AtomicU64,
     gaps: AtomicU64,
+    frame_errors: AtomicU64,
+    sequence_gaps: AtomicU64,
     events_raised: AtomicU64,
     events_published: AtomicU64,
     publish_failures: AtomicU64,
 }
 
 impl Counters {
+    pub fn add_window_acquired(&self) {
+        self.windows_acquired.fetch_add(1, Relaxed);
+    }
+    pub fn add_frame_errors(&self, n: u64) {
+        self.frame_errors.fetch_add(n, Relaxed);
+    }
+    pub fn add_sequence_gaps(&self, n: u64) {
+        self.sequence_gaps.fetch_add(n, Relaxed);
+    }
     pub fn add_window_scored(&self) {
         self.windows_scored.fetch_add(1, Relaxed);
     }
@@ -50,6 +62,9 @@ impl Counters {
 
     pub fn snapshot(&self) -> PipelineCounters {
         PipelineCounters {
+            windows_acquired: self.windows_acquired.load(Relaxed),
+            frame_errors: self.frame_errors.load(Relaxed),
+            sequence_gaps: self.sequence_gaps.load(Relaxed),
             windows_scored: self.windows_scored.load(Relaxed),
             windows_dropped: self.windows_dropped.load(Relaxed),
             windows_rejected: self.windows_rejected.load(Relaxed),

@@ -9,6 +9,7 @@
 //! machine never had.
 
 use std::collections::VecDeque;
+use std::sync::Mutex;
 
 use crate::source::Block;
 
@@ -26,6 +27,41 @@ pub struct Window {
     pub temperature: Vec<f32>,
 }
 
+/// Sample buffers of windows that have been scored, for the next windows.
+///
+/// Windows are cut on one thread and dropped on another after scoring. With
+/// dozens of channels, each thread's allocator would keep its own freed
+/// windows (a tenth of a megabyte each at 25.6 kS/s); recycling them here
+/// keeps only as many as are in flight at once.
+static RECYCLED: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
+/// Most buffers kept for reuse.
+const MAX_RECYCLED: usize = 16;
+
+fn recycled_buffer(len: usize) -> Vec<f32> {
+    let mut pool = RECYCLED.lock().unwrap_or_else(|p| p.into_inner());
+    match pool
+        .iter()
+        .position(|b| b.capacity() >= len && b.capacity() <= 2 * len)
+    {
+        Some(i) => pool.swap_remove(i),
+        None => Vec::with_capacity(len),
+    }
+}
+
+impl Drop for Window {
+    fn drop(&mut self) {
+        let mut buffer = std::mem::take(&mut self.vibration);
+        if buffer.capacity() == 0 {
+            return;
+        }
+        buffer.clear();
+        let mut pool = RECYCLED.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < MAX_RECYCLED {
+            pool.push(buffer);
+        }
+    }
+}
+
 impl Window {
     /// Time just after the last sample.
     pub fn end_us(&self) -> u64 {
@@ -33,11 +69,56 @@ impl Window {
     }
 }
 
+/// Samples waiting to complete a window.
+enum Pending {
+    /// Windows that overlap (hop < len): a ring the windows are copied from.
+    Ring(VecDeque<f32>),
+    /// Back-to-back windows (hop == len): filled in place and handed out
+    /// whole, so no sample is copied twice.
+    Direct(Vec<f32>),
+}
+
+impl Pending {
+    fn len(&self) -> usize {
+        match self {
+            Pending::Ring(r) => r.len(),
+            Pending::Direct(v) => v.len(),
+        }
+    }
+
+    fn clear(&mut self) {
+        match self {
+            Pending::Ring(r) => r.clear(),
+            Pending::Direct(v) => v.clear(),
+        }
+    }
+
+    fn extend(&mut self, samples: &[f32]) {
+        match self {
+            Pending::Ring(r) => r.extend(samples),
+            Pending::Direct(v) => v.extend_from_slice(samples),
+        }
+    }
+
+    /// The first `len` samples as a window's buffer; then drops `hop`.
+    fn take(&mut self, len: usize, hop: usize) -> Vec<f32> {
+        match self {
+            Pending::Ring(r) => {
+                let mut v = recycled_buffer(len);
+                v.extend(r.range(..len));
+                r.drain(..hop);
+                v
+            }
+            Pending::Direct(v) => std::mem::replace(v, recycled_buffer(len)),
+        }
+    }
+}
+
 pub struct Windower {
     len: usize,
     hop: usize,
     sample_rate_hz: f64,
-    buffer: VecDeque<f32>,
+    buffer: Pending,
     /// Global index of `buffer[0]`.
     buffer_start: u64,
     /// Temperature readings with the index of the sample they came with.
@@ -56,7 +137,11 @@ impl Windower {
             len,
             hop: hop.clamp(1, len),
             sample_rate_hz,
-            buffer: VecDeque::with_capacity(2 * len),
+            buffer: if hop.clamp(1, len) == len {
+                Pending::Direct(Vec::with_capacity(len))
+            } else {
+                Pending::Ring(VecDeque::with_capacity(len))
+            },
             buffer_start: 0,
             readings: VecDeque::new(),
             anchor: None,
@@ -77,17 +162,28 @@ impl Windower {
 
     /// Adds a block and returns the windows it completes.
     pub fn push(&mut self, block: Block) -> Vec<Window> {
+        self.push_samples(block.start_us, &block.vibration, &block.temperature)
+    }
+
+    /// As [`Self::push`], from borrowed samples (they are copied into the
+    /// windows either way).
+    pub fn push_samples(
+        &mut self,
+        start_us: u64,
+        vibration: &[f32],
+        temperature: &[f32],
+    ) -> Vec<Window> {
         let next_index = self.buffer_start + self.buffer.len() as u64;
         match self.anchor {
-            None => self.anchor = Some((next_index, block.start_us)),
+            None => self.anchor = Some((next_index, start_us)),
             Some(_) => {
                 let expected = self.time_of(next_index) as f64;
                 let period = 1e6 / self.sample_rate_hz;
-                if (block.start_us as f64 - expected).abs() > 1.5 * period {
+                if (start_us as f64 - expected).abs() > 1.5 * period {
                     self.gaps += 1;
                     tracing::debug!(
                         expected_us = expected,
-                        got_us = block.start_us,
+                        got_us = start_us,
                         "gap in sample stream; partial window discarded"
                     );
                     self.buffer_start = next_index;
@@ -95,23 +191,31 @@ impl Windower {
                     // Readings from before the gap must not be carried into
                     // windows after it.
                     self.readings.clear();
-                    self.anchor = Some((next_index, block.start_us));
+                    self.anchor = Some((next_index, start_us));
                 }
             }
         }
         let block_index = self.buffer_start + self.buffer.len() as u64;
         self.readings
-            .extend(block.temperature.iter().map(|&t| (block_index, t)));
-        self.buffer.extend(block.vibration);
+            .extend(temperature.iter().map(|&t| (block_index, t)));
 
+        // Fill the buffer only up to one window, cutting as it fills, so it
+        // never holds more than a window (memory per channel matters at
+        // tens of kilosamples per second).
         let mut windows = Vec::new();
-        while self.buffer.len() >= self.len {
-            windows.push(self.cut());
-            self.buffer.drain(..self.hop);
-            self.buffer_start += self.hop as u64;
-            // Keep the latest reading before the next window for carry-forward.
-            while self.readings.len() > 1 && self.readings[1].0 <= self.buffer_start {
-                self.readings.pop_front();
+        let mut rest: &[f32] = vibration;
+        while !rest.is_empty() {
+            let take = (self.len - self.buffer.len()).min(rest.len());
+            self.buffer.extend(&rest[..take]);
+            rest = &rest[take..];
+            if self.buffer.len() == self.len {
+                windows.push(self.cut());
+                self.buffer_start += self.hop as u64;
+                // Keep the latest reading before the next window for
+                // carry-forward.
+                while self.readings.len() > 1 && self.readings[1].0 <= self.buffer_start {
+                    self.readings.pop_front();
+                }
             }
         }
         windows
@@ -137,7 +241,7 @@ impl Windower {
             seq,
             start_us: self.time_of(start),
             sample_rate_hz: self.sample_rate_hz,
-            vibration: self.buffer.range(..self.len).copied().collect(),
+            vibration: self.buffer.take(self.len, self.hop),
             temperature,
         }
     }

@@ -130,13 +130,13 @@ fn features_export_writes_the_profile_header_and_one_row_per_window() {
     let mut lines = text.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "asset_id,window_start_ms,accel_rms_g,accel_peak_g,crest_factor,kurtosis,band_10_100hz_rms_g,band_100_500hz_rms_g,band_500_1000hz_rms_g,band_1000_2500hz_rms_g,temperature_c"
+        "asset_id,window_start_ms,accel_rms_g,accel_peak_g,crest_factor,kurtosis,skewness,velocity_rms_mm_s,band_10_100hz_rms_g,band_100_500hz_rms_g,band_500_1000hz_rms_g,band_1000_2500hz_rms_g,env_bpfo_g,env_bpfi_g,env_bsf_g,env_ftf_g,temperature_c"
     );
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 5, "{text}");
     assert!(
         rows.iter()
-            .all(|r| r.starts_with("P-1,") && r.split(',').count() == 11)
+            .all(|r| r.starts_with("P-1,") && r.split(',').count() == 17)
     );
 }
 

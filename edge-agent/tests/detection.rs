@@ -7,10 +7,12 @@ use std::path::Path;
 
 use edge_agent::AnomalyModel;
 use edge_agent::detector::DetectorConfig;
+use edge_agent::features::AssetAnalysis;
 use edge_agent::features::FeatureProfile;
-use edge_agent::pipeline::{AssetIdentity, AssetPipeline};
+use edge_agent::pipeline::{AssetIdentity, AssetPipeline, AssetSetup};
+use edge_agent::sensor_health::SensorHealthConfig;
 use edge_agent::source::{
-    CsvReplayConfig, FaultConfig, FaultKind, SimConfig, Source, SourceConfig,
+    CsvReplayConfig, FaultConfig, FaultKind, SimConfig, Source, SourceConfig, SourcePoll,
 };
 use edge_agent::window::Windower;
 use protocol::{AnomalyEvent, AssetKind, DetectorState, EventKind};
@@ -36,7 +38,9 @@ fn simulate(
     fault: Option<FaultConfig>,
     seconds: f64,
 ) -> Vec<AnomalyEvent> {
-    let source = sim(seed, fault).open(kind, 1_700_000_000_000_000).unwrap();
+    let source = sim(seed, fault)
+        .open(kind, 1_700_000_000_000_000, &AssetAnalysis::default())
+        .unwrap();
     run(kind, source, seconds)
 }
 
@@ -44,7 +48,7 @@ fn sim(seed: u64, fault: Option<FaultConfig>) -> SourceConfig {
     SourceConfig::Sim(SimConfig {
         seed,
         speed: 0.0,
-        shaft_rpm: 1480.0,
+        sample_rate_hz: None,
         fault,
     })
 }
@@ -52,23 +56,29 @@ fn sim(seed: u64, fault: Option<FaultConfig>) -> SourceConfig {
 /// Runs up to `seconds` of a source through the pipeline; returns the events.
 fn run(kind: AssetKind, mut source: Box<dyn Source>, seconds: f64) -> Vec<AnomalyEvent> {
     let rate = source.sample_rate_hz();
-    let identity = AssetIdentity {
-        site: "test".into(),
-        gateway: "gw".into(),
-        asset_id: "A-1".into(),
-        kind,
-        vibration_channel: "accel".into(),
-        temperature_channel: "temp".into(),
+    let setup = AssetSetup {
+        identity: AssetIdentity {
+            site: "test".into(),
+            gateway: "gw".into(),
+            asset_id: "A-1".into(),
+            kind,
+            vibration_channel: "accel".into(),
+            temperature_channel: "temp".into(),
+        },
+        detector: DetectorConfig::default(),
+        sensor_health: SensorHealthConfig::default(),
+        analysis: AssetAnalysis::default(),
     };
-    let mut pipeline =
-        AssetPipeline::new(identity, model(kind), DetectorConfig::default(), rate).unwrap();
+    let mut pipeline = AssetPipeline::new(setup, model(kind), rate).unwrap();
     let (len, hop) = FeatureProfile::for_kind(kind).window_samples(rate);
     let mut windower = Windower::new(len, hop, rate);
     let mut events = Vec::new();
     let mut t = 0.0;
     while t < seconds {
-        let Some(block) = source.next_block().unwrap() else {
-            break;
+        let block = match source.poll().unwrap() {
+            SourcePoll::Block(b) => b,
+            SourcePoll::Idle => continue,
+            SourcePoll::End => break,
         };
         t += block.vibration.len() as f64 / rate;
         for window in windower.push(block) {
@@ -123,19 +133,31 @@ fn bearing_fault_escalates_to_alarm_explained_by_impact_features() {
             .iter()
             .all(|e| e.window_start_ms >= 1_700_000_000_000 + 30_000)
     );
-    let top: Vec<&str> = alarm.top_features.iter().map(|f| f.name.as_str()).collect();
-    let impact_features = [
-        "kurtosis",
-        "crest_factor",
-        "accel_peak_g",
-        "band_1000_2500hz_rms_g",
-        "band_500_1000hz_rms_g",
-    ];
-    assert!(impact_features.contains(&top[0]), "explained by {top:?}");
+    // The envelope at the outer-race defect frequency names the fault.
+    let top = &alarm.top_features[0];
+    assert_eq!(top.name, "env_bpfo_g", "{alarm:#?}");
+    assert!(top.value > 3.0 * top.expected, "{top:?}");
 }
 
 #[test]
-fn imbalance_escalates_to_alarm_explained_by_the_shaft_band() {
+fn inner_race_fault_is_explained_by_the_bpfi_envelope() {
+    let events = simulate(
+        AssetKind::Pump,
+        3014,
+        fault(FaultKind::BearingInnerRace, 30.0, 120.0),
+        200.0,
+    );
+    let alarm = events
+        .iter()
+        .find(|e| e.state == DetectorState::Alarm)
+        .unwrap_or_else(|| panic!("no alarm: {events:#?}"));
+    let names: Vec<&str> = alarm.top_features.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names[0], "env_bpfi_g", "{alarm:#?}");
+    assert!(!names.contains(&"env_bpfo_g"), "{names:?}");
+}
+
+#[test]
+fn imbalance_escalates_to_alarm_explained_by_velocity_and_the_shaft_band() {
     let events = simulate(
         AssetKind::Pump,
         3012,
@@ -146,13 +168,13 @@ fn imbalance_escalates_to_alarm_explained_by_the_shaft_band() {
         .iter()
         .find(|e| e.state == DetectorState::Alarm)
         .unwrap_or_else(|| panic!("no alarm: {events:#?}"));
-    assert_eq!(
-        alarm.top_features[0].name, "band_10_100hz_rms_g",
+    let f = &alarm.top_features[0];
+    assert!(
+        ["velocity_rms_mm_s", "band_10_100hz_rms_g"].contains(&f.name.as_str()),
         "{alarm:#?}"
     );
-    let f = &alarm.top_features[0];
-    // Caught early: the 1x line is well above what the other features imply.
-    assert!(f.value > 1.3 * f.expected, "{f:?}");
+    // Caught early: well above its typical value.
+    assert!(f.value > 1.5 * f.expected, "{f:?}");
 }
 
 #[test]
@@ -199,12 +221,14 @@ fn a_csv_recording_replays_through_the_same_pipeline() {
     // Record 90 s of a pump whose bearing fails from 40 s, with one
     // corrupted cell at 5 s, as a CSV file.
     let fault = fault(FaultKind::BearingOuterRace, 40.0, 60.0);
-    let mut recorder = sim(3021, fault).open(AssetKind::Pump, 0).unwrap();
+    let mut recorder = sim(3021, fault)
+        .open(AssetKind::Pump, 0, &AssetAnalysis::default())
+        .unwrap();
     let rate = recorder.sample_rate_hz();
     let mut csv = String::from("time_s,accel_g,temp_c\n");
     let mut n = 0u64;
     while (n as f64) < 90.0 * rate {
-        let block = recorder.next_block().unwrap().unwrap();
+        let block = recorder.poll().unwrap().block();
         for (i, v) in block.vibration.iter().enumerate() {
             let t = n as f64 / rate;
             let temp = if i == 0 {
@@ -233,7 +257,11 @@ fn a_csv_recording_replays_through_the_same_pipeline() {
         speed: 0.0,
         separator: ',',
     })
-    .open(AssetKind::Pump, 1_700_000_000_000_000)
+    .open(
+        AssetKind::Pump,
+        1_700_000_000_000_000,
+        &AssetAnalysis::default(),
+    )
     .unwrap();
     let events = run(AssetKind::Pump, replay, 1e9);
     let path: Vec<(EventKind, DetectorState)> = events.iter().map(|e| (e.kind, e.state)).collect();

@@ -70,6 +70,8 @@ fn heartbeat() -> Heartbeat {
             threshold: 3.0,
             alarm_threshold: 6.0,
             windows_scored: 10,
+            velocity_rms_mm_s: Some(1.7),
+            iso_zone: Some(IsoZone::B),
         }],
     }
 }

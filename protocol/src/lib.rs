@@ -22,8 +22,8 @@ pub use command::{Command, RebirthRequest};
 pub use ids::{IdError, validate_id};
 pub use messages::{
     AnomalyEvent, AssetInfo, AssetKind, AssetStatus, Birth, ChannelInfo, Death, DeathReason,
-    DetectorState, EventKind, FeatureContribution, Heartbeat, Message, ModelRef, PipelineCounters,
-    Quantity,
+    DetectorState, EventKind, FeatureContribution, Heartbeat, IsoZone, Message, ModelRef,
+    PipelineCounters, Quantity,
 };
 pub use topic::{MessageKind, Topic, TopicError};
 

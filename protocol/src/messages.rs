@@ -76,6 +76,16 @@ impl EventKind {
     }
 }
 
+/// Vibration severity zone after ISO 10816 (A best, D worst) of a rotating
+/// machine's velocity RMS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum IsoZone {
+    A,
+    B,
+    C,
+    D,
+}
+
 /// Physical quantity measured by a sensor channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -134,11 +144,20 @@ pub struct AssetStatus {
     /// Score at which the detector starts counting towards `alarm`.
     pub alarm_threshold: f64,
     pub windows_scored: u64,
+    /// Velocity RMS (10-1000 Hz) of the latest window, rotating machines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub velocity_rms_mm_s: Option<f64>,
+    /// ISO 10816 zone of that velocity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iso_zone: Option<IsoZone>,
 }
 
 /// Counters of the agent's pipeline since it started.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PipelineCounters {
+    /// Windows cut from the sample streams (scored, dropped or refused).
+    #[serde(default)]
+    pub windows_acquired: u64,
     /// Windows that were scored by a model.
     pub windows_scored: u64,
     /// Windows dropped because scoring fell behind acquisition.
@@ -150,6 +169,12 @@ pub struct PipelineCounters {
     pub model_failures: u64,
     /// Gaps in the sample stream (samples lost between blocks).
     pub gaps: u64,
+    /// Received sensor-node frames that failed to decode (garbage, CRC).
+    #[serde(default)]
+    pub frame_errors: u64,
+    /// Jumps in sensor-node sequence numbers (frames lost on the way).
+    #[serde(default)]
+    pub sequence_gaps: u64,
     pub events_raised: u64,
     pub events_published: u64,
     pub publish_failures: u64,

@@ -38,6 +38,38 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// The folder of a shared real data set (`cwru-bearing`, `skab`, ...).
+///
+/// Their licences forbid committing them, so tests read them in place:
+/// from `$PDM_DATA_DIR/<name>` if set, else from `../shared/data/<name>`
+/// beside the repository (where CI has them). Absent, the caller's test is
+/// skipped with a line saying so; it never fails for lack of data.
+pub fn shared_data(name: &str) -> Option<PathBuf> {
+    let candidates = std::env::var_os("PDM_DATA_DIR")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(repo_root().parent().map(|p| p.join("shared/data")));
+    for base in candidates {
+        let dir = base.join(name);
+        if dir.join("SOURCE.md").is_file() {
+            return Some(dir);
+        }
+    }
+    eprintln!(
+        "skipped: data set `{name}` not found (set PDM_DATA_DIR or place it in ../shared/data)"
+    );
+    None
+}
+
+/// A headerless float32 little-endian file.
+pub fn read_f32le(path: &Path) -> Vec<f32> {
+    std::fs::read(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
 /// A free TCP port on 127.0.0.1 (free when asked; bound again by the caller).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -110,7 +110,7 @@ fn faulty_pump_becomes_a_work_order_healthy_pump_does_not() {
     );
     let reason = order["reason"].as_str().unwrap();
     assert!(
-        reason.contains("P-2") && reason.contains("pump-anomaly 1.0.0"),
+        reason.contains("P-2") && reason.contains("pump-anomaly 2.0.0"),
         "{reason}"
     );
 
@@ -137,6 +137,9 @@ fn faulty_pump_becomes_a_work_order_healthy_pump_does_not() {
     assert_eq!(p1["kind"], "pump");
     assert_eq!(p1["state"], "normal", "{p1}");
     assert!(p1["health"].as_f64().unwrap() >= 80.0, "{p1}");
+    // Its vibration severity is reported: a healthy pump is in zone A or B.
+    assert!(matches!(p1["iso_zone"].as_str(), Some("A" | "B")), "{p1}");
+    assert!(p1["velocity_rms_mm_s"].as_f64().unwrap() > 0.1, "{p1}");
     let orders = get_json(&format!("{api}/api/work-orders")).unwrap();
     assert!(
         find(&orders, "asset_id", "P-1").is_none(),

@@ -5,73 +5,104 @@
 //! model never sees features computed differently from the field. What is
 //! computed is fixed by a named, versioned [`FeatureProfile`]; a model states
 //! the profile it was trained on and the agent refuses a model whose profile
-//! or feature names differ from its own.
+//! or feature names differ from its own. What depends on the particular
+//! asset (shaft speed, bearing, the band its bearing rings in, where its
+//! modes are, its ISO class) is an [`AssetAnalysis`].
 
+pub mod bearing;
+mod envelope;
+mod fft_pool;
+pub mod iso;
+mod scan;
 mod spectrum;
 mod stats;
 
-use protocol::AssetKind;
+use protocol::{AssetKind, IsoZone};
 
-pub use spectrum::BandSpectrum;
+pub use bearing::{BearingGeometry, DefectFrequencies};
+pub use envelope::EnvelopeSpectrum;
+pub use iso::{MachineClass, ZoneLimits};
+pub use scan::{Scan, longest_run, scan};
+pub use spectrum::{BinView, G0, Periodogram, PowerSpectrum, Spectrum, Welch};
 pub use stats::{Stats, stats};
 
 use crate::window::Window;
 
+/// How a profile looks at the spectrum.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Analysis {
+    /// Rotating machines: one periodogram of the window, velocity RMS,
+    /// band RMS and the envelope at the bearing defect frequencies.
+    Machine {
+        bands_hz: &'static [(f64, f64)],
+        velocity_band_hz: (f64, f64),
+    },
+    /// Structures: a Welch-averaged spectrum, band RMS and the tracked
+    /// frequencies of the first modes.
+    Structure {
+        bands_hz: &'static [(f64, f64)],
+        segment_seconds: f64,
+        modes: usize,
+    },
+}
+
 /// What is computed for one kind of asset, and over how long a window.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeatureProfile {
-    /// Name and version, e.g. `pump-v1`; changes whenever any feature does.
+    /// Name and version, e.g. `pump-v2`; changes whenever any feature does.
     pub name: &'static str,
     pub asset_kind: AssetKind,
     pub window_seconds: f64,
     pub hop_seconds: f64,
-    /// `[lo, hi)` bands in Hz whose RMS are features.
-    pub bands_hz: &'static [(f64, f64)],
-    /// Band in which the first structural mode is sought; its frequency is
-    /// a feature (stiffness loss lowers it).
-    pub mode_search_hz: Option<(f64, f64)>,
+    pub analysis: Analysis,
 }
 
-/// Rotating machines: shaft lines (10-100 Hz), vane pass and its harmonics
-/// (100-500 Hz), mid band, and the bearing-housing resonance band that
-/// impacts excite (1-2.5 kHz). One-second windows.
-pub const PUMP_V1: FeatureProfile = FeatureProfile {
-    name: "pump-v1",
+/// Rotating machines: time-domain shape, velocity RMS 10-1000 Hz (ISO
+/// 10816), shaft lines (10-100 Hz), vane pass (100-500 Hz), mid band, the
+/// band bearing impacts ring in (1-2.5 kHz), and the envelope amplitude at
+/// the four bearing defect frequencies. One-second windows.
+pub const PUMP_V2: FeatureProfile = FeatureProfile {
+    name: "pump-v2",
     asset_kind: AssetKind::Pump,
     window_seconds: 1.0,
     hop_seconds: 1.0,
-    bands_hz: &[
-        (10.0, 100.0),
-        (100.0, 500.0),
-        (500.0, 1000.0),
-        (1000.0, 2500.0),
-    ],
-    mode_search_hz: None,
+    analysis: Analysis::Machine {
+        bands_hz: &[
+            (10.0, 100.0),
+            (100.0, 500.0),
+            (500.0, 1000.0),
+            (1000.0, 2500.0),
+        ],
+        velocity_band_hz: (10.0, 1000.0),
+    },
 };
 
-/// Bridge spans: the frequency of the first vertical bending mode (sought
-/// in 2.5-4.5 Hz), which falls when the span loses stiffness, and bands
-/// placed around the modes of the span type so that a modal frequency that
-/// drops moves energy out of its band into the one below. 20.48 s windows
-/// (0.05 Hz resolution at 100 Hz), advanced every 2 s.
-pub const BRIDGE_V1: FeatureProfile = FeatureProfile {
-    name: "bridge-v1",
+/// Bridge spans: the frequencies of the first three modes (each sought in
+/// its own band, see [`AssetAnalysis::mode_search_hz`]), which fall when the
+/// span loses stiffness, and band RMS placed around the modes of the span
+/// type. 20.48 s windows advanced every 2 s; spectra averaged over three
+/// half-overlapping 10.24 s segments.
+pub const BRIDGE_V2: FeatureProfile = FeatureProfile {
+    name: "bridge-v2",
     asset_kind: AssetKind::Bridge,
     window_seconds: 20.48,
     hop_seconds: 2.0,
-    bands_hz: &[
-        (0.5, 3.0),
-        (3.0, 3.7),
-        (3.7, 4.3),
-        (4.3, 9.0),
-        (9.0, 11.5),
-        (11.5, 20.0),
-    ],
-    mode_search_hz: Some((2.5, 4.5)),
+    analysis: Analysis::Structure {
+        bands_hz: &[
+            (0.5, 3.0),
+            (3.0, 3.7),
+            (3.7, 4.3),
+            (4.3, 9.0),
+            (9.0, 11.5),
+            (11.5, 20.0),
+        ],
+        segment_seconds: 10.24,
+        modes: 3,
+    },
 };
 
 /// Every profile this agent can compute.
-pub const PROFILES: [&FeatureProfile; 2] = [&PUMP_V1, &BRIDGE_V1];
+pub const PROFILES: [&FeatureProfile; 2] = [&PUMP_V2, &BRIDGE_V2];
 
 impl FeatureProfile {
     /// Looks a profile up by its name.
@@ -82,26 +113,37 @@ impl FeatureProfile {
     /// The profile used for a kind of asset.
     pub fn for_kind(kind: AssetKind) -> &'static FeatureProfile {
         match kind {
-            AssetKind::Pump => &PUMP_V1,
-            AssetKind::Bridge => &BRIDGE_V1,
+            AssetKind::Pump => &PUMP_V2,
+            AssetKind::Bridge => &BRIDGE_V2,
         }
     }
 
     /// Feature names in vector order; the units are in the names.
     pub fn feature_names(&self) -> Vec<String> {
-        let mut names = vec![
-            "accel_rms_g".to_owned(),
-            "accel_peak_g".to_owned(),
-            "crest_factor".to_owned(),
-            "kurtosis".to_owned(),
-        ];
-        names.extend(
-            self.bands_hz
-                .iter()
-                .map(|(lo, hi)| format!("band_{lo}_{hi}hz_rms_g")),
-        );
-        if self.mode_search_hz.is_some() {
-            names.push("mode1_freq_hz".to_owned());
+        let mut names: Vec<String> = [
+            "accel_rms_g",
+            "accel_peak_g",
+            "crest_factor",
+            "kurtosis",
+            "skewness",
+        ]
+        .map(String::from)
+        .to_vec();
+        let band = |(lo, hi): &(f64, f64)| format!("band_{lo}_{hi}hz_rms_g");
+        match &self.analysis {
+            Analysis::Machine { bands_hz, .. } => {
+                names.push("velocity_rms_mm_s".into());
+                names.extend(bands_hz.iter().map(band));
+                names.extend(
+                    ["env_bpfo_g", "env_bpfi_g", "env_bsf_g", "env_ftf_g"].map(String::from),
+                );
+            }
+            Analysis::Structure {
+                bands_hz, modes, ..
+            } => {
+                names.extend(bands_hz.iter().map(band));
+                names.extend((1..=*modes).map(|m| format!("mode{m}_freq_hz")));
+            }
         }
         names.push("temperature_c".to_owned());
         names
@@ -116,7 +158,10 @@ impl FeatureProfile {
 
     /// Whether a sample rate can resolve every band of the profile.
     pub fn check_sample_rate(&self, sample_rate_hz: f64) -> Result<(), String> {
-        let top = self.bands_hz.iter().map(|b| b.1).fold(0.0, f64::max);
+        let bands = match &self.analysis {
+            Analysis::Machine { bands_hz, .. } | Analysis::Structure { bands_hz, .. } => bands_hz,
+        };
+        let top = bands.iter().map(|b| b.1).fold(0.0, f64::max);
         if sample_rate_hz < 2.0 * top {
             return Err(format!(
                 "profile {} needs bands up to {top} Hz, but the sample rate {sample_rate_hz} Hz only resolves up to {} Hz",
@@ -128,18 +173,110 @@ impl FeatureProfile {
     }
 }
 
+/// What the features of one asset depend on beyond its profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssetAnalysis {
+    /// Nominal shaft speed (rotating machines).
+    pub shaft_hz: f64,
+    pub bearing: BearingGeometry,
+    /// Band demodulated for the envelope; `None`: from 20 % of Nyquist,
+    /// 2 kHz wide (or up to 80 % of Nyquist if that is narrower).
+    pub envelope_band_hz: Option<(f64, f64)>,
+    /// Where each tracked mode is sought (structures).
+    pub mode_search_hz: Vec<(f64, f64)>,
+    pub iso_limits: ZoneLimits,
+}
+
+impl Default for AssetAnalysis {
+    fn default() -> Self {
+        AssetAnalysis {
+            shaft_hz: 1480.0 / 60.0,
+            bearing: BearingGeometry::default(),
+            envelope_band_hz: None,
+            mode_search_hz: DEFAULT_MODE_SEARCH_HZ.to_vec(),
+            iso_limits: MachineClass::II.limits(),
+        }
+    }
+}
+
+/// Search bands of the first three modes of the bridge type the simulator
+/// and the shipped model know (3.9, 9.8 and 12.6 Hz nominal), wide enough
+/// for temperature and a large stiffness loss.
+pub const DEFAULT_MODE_SEARCH_HZ: [(f64, f64); 3] = [(2.5, 4.6), (7.0, 11.2), (11.2, 15.0)];
+
+impl AssetAnalysis {
+    /// The envelope band at a sample rate.
+    pub fn envelope_band(&self, sample_rate_hz: f64) -> (f64, f64) {
+        self.envelope_band_hz.unwrap_or_else(|| {
+            let lo = 0.1 * sample_rate_hz;
+            (
+                lo,
+                lo + (0.3 * sample_rate_hz).min(envelope::DEFAULT_MAX_BAND_HZ),
+            )
+        })
+    }
+}
+
+/// One window's features, with the severity figures reported beside them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureVector {
+    pub values: Vec<f64>,
+    pub velocity_rms_mm_s: Option<f64>,
+    pub iso_zone: Option<IsoZone>,
+}
+
+enum Spectral {
+    Machine {
+        periodogram: Periodogram,
+        envelope: EnvelopeSpectrum,
+        defects: DefectFrequencies,
+    },
+    Structure {
+        welch: Welch,
+    },
+}
+
 /// Computes feature vectors for one asset's windows.
 pub struct FeatureExtractor {
     profile: &'static FeatureProfile,
-    spectrum: BandSpectrum,
+    analysis: AssetAnalysis,
+    spectral: Spectral,
 }
 
+/// Relative tolerance when reading the envelope at a defect frequency: the
+/// rolling elements slip, and the shaft speed is only nominal.
+pub const DEFECT_TOLERANCE: f64 = 0.02;
+
 impl FeatureExtractor {
-    pub fn new(profile: &'static FeatureProfile, sample_rate_hz: f64) -> Self {
+    pub fn new(
+        profile: &'static FeatureProfile,
+        sample_rate_hz: f64,
+        analysis: AssetAnalysis,
+    ) -> Self {
         let (len, _) = profile.window_samples(sample_rate_hz);
+        let spectral = match &profile.analysis {
+            Analysis::Machine { .. } => Spectral::Machine {
+                periodogram: Periodogram::new(len, sample_rate_hz),
+                envelope: EnvelopeSpectrum::new(
+                    len,
+                    sample_rate_hz,
+                    analysis.envelope_band(sample_rate_hz),
+                ),
+                defects: analysis.bearing.defect_frequencies(analysis.shaft_hz),
+            },
+            Analysis::Structure {
+                segment_seconds, ..
+            } => Spectral::Structure {
+                welch: Welch::new(
+                    ((segment_seconds * sample_rate_hz).round() as usize).clamp(2, len),
+                    sample_rate_hz,
+                ),
+            },
+        };
         FeatureExtractor {
             profile,
-            spectrum: BandSpectrum::new(len, sample_rate_hz),
+            analysis,
+            spectral,
         }
     }
 
@@ -148,87 +285,98 @@ impl FeatureExtractor {
     }
 
     /// The feature vector of a window, in [`FeatureProfile::feature_names`]
-    /// order. The window must have the profile's length; values are only
-    /// meaningful for windows that passed the sensor checks.
-    pub fn extract(&mut self, window: &Window) -> Vec<f64> {
-        let s = stats(&window.vibration);
-        let mut features = vec![s.rms, s.peak, s.crest_factor, s.kurtosis];
-        self.spectrum.transform(&window.vibration, s.mean);
-        features.extend(self.spectrum.band_rms(self.profile.bands_hz));
-        if let Some(search) = self.profile.mode_search_hz {
-            features.push(self.spectrum.peak_frequency(search));
+    /// order, without sensor checks (tests, analyses). The window must have
+    /// the profile's length.
+    pub fn extract(&mut self, window: &Window) -> FeatureVector {
+        let mut accept_all = |_: &Scan| Ok::<(), std::convert::Infallible>(());
+        match self.extract_checked(window, f64::INFINITY, &mut accept_all) {
+            Ok(v) => v,
+            Err(never) => match never {},
+        }
+    }
+
+    /// The feature vector of a window whose samples pass `check`, which sees
+    /// the one-pass [`Scan`] of the samples (clip level `clip_level`) before
+    /// any feature is computed from them. For rotating machines the scan
+    /// runs inside the same pass that fills the FFT input.
+    pub fn extract_checked<E>(
+        &mut self,
+        window: &Window,
+        clip_level: f64,
+        check: &mut impl FnMut(&Scan) -> Result<(), E>,
+    ) -> Result<FeatureVector, E> {
+        let xs = &window.vibration;
+        let mut values = Vec::with_capacity(self.profile.feature_names().len());
+        let mut velocity = None;
+        match (&mut self.spectral, &self.profile.analysis) {
+            (
+                Spectral::Machine {
+                    periodogram,
+                    envelope,
+                    defects,
+                },
+                Analysis::Machine {
+                    bands_hz,
+                    velocity_band_hz: (vlo, vhi),
+                },
+            ) => {
+                periodogram.scan_and_analyze(xs, clip_level, |scan, spectrum| {
+                    check(scan)?;
+                    push_stats(&mut values, scan);
+                    let v = spectrum.velocity_rms_mm_s(*vlo, *vhi);
+                    velocity = Some(v);
+                    values.push(v);
+                    values.extend(bands_hz.iter().map(|&(lo, hi)| spectrum.band_rms(lo, hi)));
+                    values.extend(envelope.amplitudes_at(
+                        spectrum.complex(),
+                        [defects.bpfo, defects.bpfi, defects.bsf, defects.ftf],
+                        DEFECT_TOLERANCE,
+                    ));
+                    Ok(())
+                })?;
+            }
+            (
+                Spectral::Structure { welch },
+                Analysis::Structure {
+                    bands_hz, modes, ..
+                },
+            ) => {
+                let scan = scan(xs, clip_level);
+                check(&scan)?;
+                push_stats(&mut values, &scan);
+                let spectrum = welch.estimate(xs, scan.stats.mean);
+                values.extend(bands_hz.iter().map(|&(lo, hi)| spectrum.band_rms(lo, hi)));
+                for m in 0..*modes {
+                    let (lo, hi) = self
+                        .analysis
+                        .mode_search_hz
+                        .get(m)
+                        .copied()
+                        .unwrap_or((f64::NAN, f64::NAN));
+                    values.push(spectrum.peak_frequency(lo, hi));
+                }
+            }
+            _ => unreachable!("the spectral state is built from the profile"),
         }
         let temps = &window.temperature;
-        let temperature = if temps.is_empty() {
+        values.push(if temps.is_empty() {
             f64::NAN
         } else {
             temps.iter().map(|&t| t as f64).sum::<f64>() / temps.len() as f64
-        };
-        features.push(temperature);
-        features
+        });
+        Ok(FeatureVector {
+            values,
+            velocity_rms_mm_s: velocity,
+            iso_zone: velocity.map(|v| self.analysis.iso_limits.zone(v)),
+        })
     }
+}
+
+fn push_stats(values: &mut Vec<f64>, scan: &Scan) {
+    let s = scan.stats;
+    values.extend([s.rms, s.peak, s.crest_factor, s.kurtosis, s.skewness]);
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::f64::consts::TAU;
-
-    #[test]
-    fn names_match_vector_length_and_are_unique() {
-        for p in PROFILES {
-            let names = p.feature_names();
-            let unique: std::collections::HashSet<_> = names.iter().collect();
-            assert_eq!(unique.len(), names.len());
-            let fs = if p.asset_kind == AssetKind::Pump {
-                5120.0
-            } else {
-                100.0
-            };
-            let (len, _) = p.window_samples(fs);
-            let window = Window {
-                seq: 0,
-                start_us: 0,
-                sample_rate_hz: fs,
-                vibration: (0..len).map(|i| (i % 7) as f32).collect(),
-                temperature: vec![20.0],
-            };
-            let v = FeatureExtractor::new(p, fs).extract(&window);
-            assert_eq!(v.len(), names.len(), "{}", p.name);
-            assert!(v.iter().all(|x| x.is_finite()), "{v:?}");
-        }
-        assert_eq!(PUMP_V1.feature_names()[4], "band_10_100hz_rms_g");
-        assert_eq!(BRIDGE_V1.feature_names()[6], "band_3.7_4.3hz_rms_g");
-    }
-
-    #[test]
-    fn sine_features_match_analytic_values() {
-        let fs = 5120.0;
-        // 24 Hz shaft line, 0.1 g amplitude, over a 1 g gravity offset.
-        let vibration: Vec<f32> = (0..5120)
-            .map(|i| (1.0 + 0.1 * (TAU * 24.0 * i as f64 / fs).sin()) as f32)
-            .collect();
-        let window = Window {
-            seq: 0,
-            start_us: 0,
-            sample_rate_hz: fs,
-            vibration,
-            temperature: vec![40.0, 42.0],
-        };
-        let v = FeatureExtractor::new(&PUMP_V1, fs).extract(&window);
-        let rms = 0.1 / 2f64.sqrt();
-        assert!((v[0] - rms).abs() < 1e-4, "rms {}", v[0]);
-        assert!((v[1] - 0.1).abs() < 1e-4, "peak {}", v[1]);
-        assert!((v[3] - 1.5).abs() < 1e-2, "kurtosis {}", v[3]);
-        assert!((v[4] - rms).abs() < 2e-3, "10-100 Hz band {}", v[4]);
-        assert!(v[5] < 1e-3, "100-500 Hz band {}", v[5]);
-        assert_eq!(v[8], 41.0);
-    }
-
-    #[test]
-    fn sample_rate_too_low_for_a_profile_is_refused_with_the_reason() {
-        let err = PUMP_V1.check_sample_rate(1000.0).unwrap_err();
-        assert!(err.contains("2500"), "{err}");
-        assert!(BRIDGE_V1.check_sample_rate(100.0).is_ok());
-    }
-}
+#[path = "features_tests.rs"]
+mod tests;

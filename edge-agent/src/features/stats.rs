@@ -16,35 +16,16 @@ pub struct Stats {
     /// Fourth standardised moment: 3 for Gaussian noise, 1.5 for a sine,
     /// well above 3 for impacts from a damaged bearing.
     pub kurtosis: f64,
+    /// Third standardised moment: 0 for a symmetric signal; rubbing,
+    /// looseness or a clipped sensor make it lopsided.
+    pub skewness: f64,
 }
 
-/// Statistics of `xs`; zero-RMS input yields crest factor and kurtosis 0.
+/// Statistics of `xs` (non-finite samples ignored); zero-RMS input yields
+/// crest factor, kurtosis and skewness 0. See [`super::scan::scan`], which
+/// computes them in the same pass as the sensor checks.
 pub fn stats(xs: &[f32]) -> Stats {
-    let n = xs.len().max(1) as f64;
-    let mean = xs.iter().map(|&x| x as f64).sum::<f64>() / n;
-    let (mut m2, mut m4, mut peak) = (0.0f64, 0.0f64, 0.0f64);
-    for &x in xs {
-        let d = x as f64 - mean;
-        let d2 = d * d;
-        m2 += d2;
-        m4 += d2 * d2;
-        peak = peak.max(d.abs());
-    }
-    m2 /= n;
-    m4 /= n;
-    let rms = m2.sqrt();
-    let (crest_factor, kurtosis) = if m2 > 0.0 {
-        (peak / rms, m4 / (m2 * m2))
-    } else {
-        (0.0, 0.0)
-    };
-    Stats {
-        mean,
-        rms,
-        peak,
-        crest_factor,
-        kurtosis,
-    }
+    super::scan::scan(xs, f64::INFINITY).stats
 }
 
 #[cfg(test)]
@@ -68,6 +49,21 @@ mod tests {
         assert!(close(s.peak, 2.0, 1e-5), "{s:?}");
         assert!(close(s.crest_factor, 2f64.sqrt(), 1e-4), "{s:?}");
         assert!(close(s.kurtosis, 1.5, 1e-4), "{s:?}");
+        assert!(close(s.skewness, 0.0, 1e-6), "{s:?}");
+    }
+
+    #[test]
+    fn a_one_sided_signal_is_skewed() {
+        // Mostly 0 with rare +1: strongly positive skew.
+        let mut xs = vec![0.0f32; 100];
+        xs[10] = 1.0;
+        let s = stats(&xs);
+        // For a Bernoulli(p) variable the skewness is (1-2p)/sqrt(p(1-p)).
+        let p: f64 = 0.01;
+        let expected = (1.0 - 2.0 * p) / (p * (1.0 - p)).sqrt();
+        assert!(close(s.skewness, expected, 1e-6), "{s:?}");
+        xs[10] = -1.0;
+        assert!(close(stats(&xs).skewness, -expected, 1e-6));
     }
 
     #[test]
@@ -82,6 +78,9 @@ mod tests {
     #[test]
     fn flat_signal_has_no_shape() {
         let s = stats(&[0.5; 16]);
-        assert_eq!((s.rms, s.crest_factor, s.kurtosis), (0.0, 0.0, 0.0));
+        assert_eq!(
+            (s.rms, s.crest_factor, s.kurtosis, s.skewness),
+            (0.0, 0.0, 0.0, 0.0)
+        );
     }
 }

@@ -18,7 +18,7 @@ use super::resonator::Resonator;
 use super::rng::SimRng;
 use super::{
     BLOCK_SECONDS, Block, FaultConfig, FaultKind, Pacing, SimConfig, Source, SourceError,
-    StuckSensor,
+    SourcePoll, StuckSensor,
 };
 
 /// Sample rate of the simulated structural accelerometer.
@@ -43,6 +43,7 @@ pub struct BridgeSim {
     speed: f64,
     start_us: u64,
     sample: u64,
+    sample_rate_hz: f64,
     modes_hz: [f64; 3],
     damping: [f64; 3],
     participation: [f64; 3],
@@ -59,6 +60,7 @@ pub struct BridgeSim {
 
 impl BridgeSim {
     pub fn new(config: &SimConfig, start_us: u64) -> Self {
+        let sample_rate_hz = config.sample_rate_hz.unwrap_or(BRIDGE_SAMPLE_RATE_HZ);
         let mut rng = SimRng::new(config.seed);
         let design = rng.range(0.985, 1.015);
         let mut modes_hz = NOMINAL_MODES_HZ;
@@ -70,7 +72,7 @@ impl BridgeSim {
             participation[i] *= rng.range(0.8, 1.2);
         }
         let modes = (0..3)
-            .map(|i| Resonator::new(modes_hz[i], damping[i], BRIDGE_SAMPLE_RATE_HZ))
+            .map(|i| Resonator::new(modes_hz[i], damping[i], sample_rate_hz))
             .collect();
         let traffic_per_s = rng.range(0.1, 0.4);
         BridgeSim {
@@ -85,6 +87,7 @@ impl BridgeSim {
             speed: config.speed,
             start_us,
             sample: 0,
+            sample_rate_hz,
             modes_hz,
             damping,
             participation,
@@ -126,16 +129,16 @@ impl BridgeSim {
 
 impl Source for BridgeSim {
     fn sample_rate_hz(&self) -> f64 {
-        BRIDGE_SAMPLE_RATE_HZ
+        self.sample_rate_hz
     }
 
     fn pacing(&self) -> Pacing {
         Pacing::from_speed(self.speed)
     }
 
-    fn next_block(&mut self) -> Result<Option<Block>, SourceError> {
-        let fs = BRIDGE_SAMPLE_RATE_HZ;
-        let n = (fs * BLOCK_SECONDS) as usize;
+    fn poll(&mut self) -> Result<SourcePoll, SourceError> {
+        let fs = self.sample_rate_hz;
+        let n = (fs * BLOCK_SECONDS).round() as usize;
         let t0 = self.sample as f64 / fs;
         let start_us = self.start_us + (t0 * 1e6) as u64;
         let temp_c = self.temperature_c(t0);
@@ -164,7 +167,7 @@ impl Source for BridgeSim {
         self.stuck.apply(stuck, &mut vibration);
         self.sample += n as u64;
         let reading = temp_c + 0.05 * self.rng.normal();
-        Ok(Some(Block {
+        Ok(SourcePoll::Block(Block {
             start_us,
             vibration,
             temperature: vec![reading as f32],
@@ -181,14 +184,14 @@ mod tests {
             &SimConfig {
                 seed: 3,
                 speed: 0.0,
-                shaft_rpm: 1480.0,
+                sample_rate_hz: None,
                 fault,
             },
             0,
         );
         let blocks = (seconds / BLOCK_SECONDS) as usize;
         (0..blocks)
-            .flat_map(|_| sim.next_block().unwrap().unwrap().vibration)
+            .flat_map(|_| sim.poll().unwrap().block().vibration)
             .collect()
     }
 

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::{BLOCK_SECONDS, Block, Pacing, Source, SourceError};
+use super::{BLOCK_SECONDS, Block, Pacing, Source, SourceError, SourcePoll};
 
 /// `[assets.source]` with `type = "csv"`.
 #[derive(Debug, Clone, Deserialize)]
@@ -139,7 +139,7 @@ impl Source for CsvReplay {
         Pacing::from_speed(self.config.speed)
     }
 
-    fn next_block(&mut self) -> Result<Option<Block>, SourceError> {
+    fn poll(&mut self) -> Result<SourcePoll, SourceError> {
         let n = ((self.config.sample_rate_hz * BLOCK_SECONDS).round() as usize).max(1);
         let start_us =
             self.start_us + (self.sample as f64 * 1e6 / self.config.sample_rate_hz) as u64;
@@ -170,10 +170,10 @@ impl Source for CsvReplay {
             }
         }
         if vibration.is_empty() {
-            return Ok(None);
+            return Ok(SourcePoll::End);
         }
         self.sample += vibration.len() as u64;
-        Ok(Some(Block {
+        Ok(SourcePoll::Block(Block {
             start_us,
             vibration,
             temperature,
@@ -217,27 +217,27 @@ mod tests {
         let f = write(&body);
         let mut src = CsvReplay::open(&config(f.path().into()), 1_000_000).unwrap();
         // 8 Hz x 0.25 s = 2 samples per block.
-        let b1 = src.next_block().unwrap().unwrap();
+        let b1 = src.poll().unwrap().block();
         assert_eq!(b1.vibration, vec![0.5, 1.5]);
         assert_eq!(b1.temperature, vec![20.0]);
         assert_eq!(b1.start_us, 1_000_000);
-        let b2 = src.next_block().unwrap().unwrap();
+        let b2 = src.poll().unwrap().block();
         assert_eq!(b2.start_us, 1_250_000);
         assert!(b2.temperature.is_empty());
-        let b3 = src.next_block().unwrap().unwrap();
+        let b3 = src.poll().unwrap().block();
         assert_eq!(b3.vibration, vec![4.5]);
-        assert!(src.next_block().unwrap().is_none());
+        assert_eq!(src.poll().unwrap(), SourcePoll::End);
     }
 
     #[test]
     fn a_bad_cell_becomes_nan_and_is_counted() {
         let f = write("accel_g,temp_c\n1.0,20\nbanana,20\n3.0,20\n");
         let mut src = CsvReplay::open(&config(f.path().into()), 0).unwrap();
-        let b = src.next_block().unwrap().unwrap();
+        let b = src.poll().unwrap().block();
         assert_eq!(b.vibration[0], 1.0);
         assert!(b.vibration[1].is_nan());
         assert_eq!(src.bad_cells(), 1);
-        let b = src.next_block().unwrap().unwrap();
+        let b = src.poll().unwrap().block();
         assert_eq!(b.vibration, vec![3.0]);
     }
 

@@ -12,7 +12,9 @@
 
 mod bridge_sim;
 mod csv_replay;
+mod node_link;
 mod pump_sim;
+mod raw_replay;
 mod resonator;
 mod rng;
 
@@ -22,9 +24,13 @@ use protocol::AssetKind;
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::features::AssetAnalysis;
+
 pub use bridge_sim::BridgeSim;
 pub use csv_replay::{CsvReplay, CsvReplayConfig};
+pub use node_link::{LinkCounters, NodeLink, NodeLinkConfig};
 pub use pump_sim::PumpSim;
+pub use raw_replay::{RawReplay, RawReplayConfig};
 
 /// Seconds of signal in one block of the built-in sources.
 pub const BLOCK_SECONDS: f64 = 0.25;
@@ -40,14 +46,33 @@ pub struct Block {
     pub temperature: Vec<f32>,
 }
 
+/// What a source has to give when asked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourcePoll {
+    Block(Block),
+    /// Nothing yet (a live link that is quiet); ask again.
+    Idle,
+    /// A finite recording has ended.
+    End,
+}
+
 /// A stream of blocks.
 pub trait Source: Send {
     /// Vibration sample rate in Hz; constant for the life of the source.
     fn sample_rate_hz(&self) -> f64;
-    /// The next block, `Ok(None)` at the end of a finite recording.
-    fn next_block(&mut self) -> Result<Option<Block>, SourceError>;
+    /// The next block, or why there is none. A live source waits at most a
+    /// fraction of a second before answering `Idle`.
+    fn poll(&mut self) -> Result<SourcePoll, SourceError>;
     /// How blocks should be drained.
     fn pacing(&self) -> Pacing;
+    /// Frames that arrived damaged so far (sources fed by a node link).
+    fn frame_errors(&self) -> u64 {
+        0
+    }
+    /// Jumps in the node's sequence numbers so far (lost frames).
+    fn sequence_gaps(&self) -> u64 {
+        0
+    }
 }
 
 /// How the acquisition lane drains a source.
@@ -60,6 +85,17 @@ pub enum Pacing {
     /// As fast as scoring can take them (recordings, exports); nothing is
     /// dropped because nothing is live.
     AsFastAsPossible,
+}
+
+impl SourcePoll {
+    /// The block; panics otherwise (for tests and simulators that always
+    /// have one).
+    pub fn block(self) -> Block {
+        match self {
+            SourcePoll::Block(b) => b,
+            other => panic!("expected a block, got {other:?}"),
+        }
+    }
 }
 
 impl Pacing {
@@ -93,6 +129,10 @@ pub enum SourceConfig {
     Sim(SimConfig),
     /// A CSV recording replayed sample by sample.
     Csv(CsvReplayConfig),
+    /// A headerless float32 little-endian recording.
+    F32le(RawReplayConfig),
+    /// Frames from a sensor node over serial, TCP or a Unix socket.
+    Node(NodeLinkConfig),
 }
 
 /// Settings of a simulated asset.
@@ -105,9 +145,9 @@ pub struct SimConfig {
     /// Seconds of signal per wall-clock second; 0 means as fast as possible.
     #[serde(default = "default_speed")]
     pub speed: f64,
-    /// Pump shaft speed (ignored for bridges).
-    #[serde(default = "default_rpm")]
-    pub shaft_rpm: f64,
+    /// Accelerometer sample rate; default 5120 Hz for pumps, 100 Hz for
+    /// bridges.
+    pub sample_rate_hz: Option<f64>,
     /// A fault that develops during the run.
     pub fault: Option<FaultConfig>,
 }
@@ -133,6 +173,9 @@ pub struct FaultConfig {
 pub enum FaultKind {
     /// Pump: a spall on a bearing's outer race, impacts at BPFO.
     BearingOuterRace,
+    /// Pump: a spall on the inner race, impacts at BPFI, stronger as the
+    /// spall passes through the load zone once per shaft turn.
+    BearingInnerRace,
     /// Pump: growing rotor imbalance (1x shaft speed).
     Imbalance,
     /// Bridge: loss of stiffness (cracking, tendon rupture), modal
@@ -144,9 +187,6 @@ pub enum FaultKind {
 
 fn default_speed() -> f64 {
     1.0
-}
-fn default_rpm() -> f64 {
-    1480.0
 }
 fn default_ramp() -> f64 {
     60.0
@@ -182,21 +222,35 @@ impl SourceConfig {
         match self {
             SourceConfig::Sim(sim) => sim.validate(kind),
             SourceConfig::Csv(csv) => csv.validate(),
+            SourceConfig::F32le(raw) => raw.validate(),
+            SourceConfig::Node(node) => node.validate(),
         }
     }
 
     pub(crate) fn resolve_paths(&mut self, base: &Path) {
-        if let SourceConfig::Csv(csv) = self {
-            crate::config::resolve_in_place(base, &mut csv.path);
+        match self {
+            SourceConfig::Csv(csv) => crate::config::resolve_in_place(base, &mut csv.path),
+            SourceConfig::F32le(raw) => crate::config::resolve_in_place(base, &mut raw.path),
+            SourceConfig::Sim(_) | SourceConfig::Node(_) => {}
         }
     }
 
-    /// Opens the source. `start_us` stamps the first sample of simulators.
-    pub fn open(&self, kind: AssetKind, start_us: u64) -> Result<Box<dyn Source>, SourceError> {
+    /// Opens the source. `start_us` stamps the first sample of simulators;
+    /// a simulated pump runs at the asset's shaft speed with its bearing.
+    pub fn open(
+        &self,
+        kind: AssetKind,
+        start_us: u64,
+        analysis: &AssetAnalysis,
+    ) -> Result<Box<dyn Source>, SourceError> {
         Ok(match (self, kind) {
-            (SourceConfig::Sim(sim), AssetKind::Pump) => Box::new(PumpSim::new(sim, start_us)),
+            (SourceConfig::Sim(sim), AssetKind::Pump) => {
+                Box::new(PumpSim::new(sim, start_us, analysis))
+            }
             (SourceConfig::Sim(sim), AssetKind::Bridge) => Box::new(BridgeSim::new(sim, start_us)),
             (SourceConfig::Csv(csv), _) => Box::new(CsvReplay::open(csv, start_us)?),
+            (SourceConfig::F32le(raw), _) => Box::new(RawReplay::open(raw, start_us)?),
+            (SourceConfig::Node(node), _) => Box::new(NodeLink::open(node)?),
         })
     }
 }
@@ -206,15 +260,23 @@ impl SimConfig {
         if !(self.speed.is_finite() && self.speed >= 0.0) {
             return Err(format!("source.speed = {} must be >= 0", self.speed));
         }
-        if !(self.shaft_rpm.is_finite() && (60.0..=12_000.0).contains(&self.shaft_rpm)) {
+        let min_rate = match kind {
+            AssetKind::Pump => pump_sim::PUMP_SAMPLE_RATE_HZ,
+            AssetKind::Bridge => 50.0,
+        };
+        if let Some(rate) = self.sample_rate_hz
+            && !(rate.is_finite() && (min_rate..=1_000_000.0).contains(&rate))
+        {
             return Err(format!(
-                "source.shaft_rpm = {} must be within 60..12000",
-                self.shaft_rpm
+                "source.sample_rate_hz = {rate} must be within {min_rate}..1000000 for a simulated {}",
+                kind.as_str()
             ));
         }
         if let Some(f) = &self.fault {
             let fits = match f.kind {
-                FaultKind::BearingOuterRace | FaultKind::Imbalance => kind == AssetKind::Pump,
+                FaultKind::BearingOuterRace
+                | FaultKind::BearingInnerRace
+                | FaultKind::Imbalance => kind == AssetKind::Pump,
                 FaultKind::StiffnessLoss => kind == AssetKind::Bridge,
                 FaultKind::SensorStuck => true,
             };

@@ -11,7 +11,11 @@
 //!
 //! Faults grow from an onset with a ramp: an outer-race spall makes impacts at
 //! the ball-pass frequency (BPFO) that ring the housing resonance and heat the
-//! bearing; imbalance raises the 1x line; a stuck sensor freezes the output.
+//! bearing; an inner-race spall does the same at BPFI, its impacts stronger
+//! while the spall passes the load zone (once per shaft turn); imbalance
+//! raises the 1x line; a stuck sensor freezes the output. The defect
+//! frequencies come from the asset's bearing geometry and shaft speed, as
+//! the feature code computes them.
 
 use std::f64::consts::TAU;
 
@@ -19,14 +23,13 @@ use super::resonator::Resonator;
 use super::rng::SimRng;
 use super::{
     BLOCK_SECONDS, Block, FaultConfig, FaultKind, Pacing, SimConfig, Source, SourceError,
-    StuckSensor,
+    SourcePoll, StuckSensor,
 };
+use crate::features::AssetAnalysis;
 
-/// Sample rate of the simulated accelerometer (2.56 x a 2 kHz analysis band).
+/// Default sample rate of the simulated accelerometer (2.56 x a 2 kHz
+/// analysis band), also the lowest it accepts.
 pub const PUMP_SAMPLE_RATE_HZ: f64 = 5120.0;
-/// Ball-pass frequency of the outer race, in multiples of shaft speed
-/// (a 6309-size deep-groove ball bearing).
-pub const BPFO_ORDER: f64 = 3.05;
 const VANES: f64 = 6.0;
 
 pub struct PumpSim {
@@ -35,7 +38,10 @@ pub struct PumpSim {
     speed: f64,
     start_us: u64,
     sample: u64,
+    sample_rate_hz: f64,
     shaft_hz: f64,
+    bpfo_hz: f64,
+    bpfi_hz: f64,
     amp_1x: f64,
     amp_2x: f64,
     amp_vane: f64,
@@ -50,7 +56,8 @@ pub struct PumpSim {
 }
 
 impl PumpSim {
-    pub fn new(config: &SimConfig, start_us: u64) -> Self {
+    pub fn new(config: &SimConfig, start_us: u64, analysis: &AssetAnalysis) -> Self {
+        let sample_rate_hz = config.sample_rate_hz.unwrap_or(PUMP_SAMPLE_RATE_HZ);
         let mut rng = SimRng::new(config.seed);
         let mut vary = |nominal: f64| nominal * rng.range(0.6, 1.4);
         let amp_1x = vary(0.033);
@@ -61,7 +68,8 @@ impl PumpSim {
         let resonance_hz = 1800.0 * rng.range(0.9, 1.1);
         let base_temp_c = rng.range(32.0, 48.0);
         // Load changes the slip of an induction motor by a few rpm.
-        let shaft_hz = config.shaft_rpm / 60.0 * rng.range(0.997, 1.003);
+        let shaft_hz = analysis.shaft_hz * rng.range(0.997, 1.003);
+        let defects = analysis.bearing.defect_frequencies(shaft_hz);
         let phases = [
             rng.range(0.0, TAU),
             rng.range(0.0, TAU),
@@ -73,13 +81,16 @@ impl PumpSim {
             speed: config.speed,
             start_us,
             sample: 0,
+            sample_rate_hz,
             shaft_hz,
+            bpfo_hz: defects.bpfo,
+            bpfi_hz: defects.bpfi,
             amp_1x,
             amp_2x,
             amp_vane,
             phases,
             flow_noise,
-            housing: Resonator::new(resonance_hz, 0.04, PUMP_SAMPLE_RATE_HZ),
+            housing: Resonator::new(resonance_hz, 0.04, sample_rate_hz),
             housing_noise,
             flow_modulation: 0.0,
             next_impact_s: 0.0,
@@ -95,25 +106,30 @@ impl PumpSim {
 
 impl Source for PumpSim {
     fn sample_rate_hz(&self) -> f64 {
-        PUMP_SAMPLE_RATE_HZ
+        self.sample_rate_hz
     }
 
     fn pacing(&self) -> Pacing {
         Pacing::from_speed(self.speed)
     }
 
-    fn next_block(&mut self) -> Result<Option<Block>, SourceError> {
-        let fs = PUMP_SAMPLE_RATE_HZ;
-        let n = (fs * BLOCK_SECONDS) as usize;
+    fn poll(&mut self) -> Result<SourcePoll, SourceError> {
+        let fs = self.sample_rate_hz;
+        let n = (fs * BLOCK_SECONDS).round() as usize;
         let t0 = self.sample as f64 / fs;
         let start_us = self.start_us + (t0 * 1e6) as u64;
-        let bearing = self.severity(FaultKind::BearingOuterRace, t0);
+        let outer = self.severity(FaultKind::BearingOuterRace, t0);
+        let inner = self.severity(FaultKind::BearingInnerRace, t0);
+        let bearing = outer.max(inner);
         let imbalance = self.severity(FaultKind::Imbalance, t0);
         let stuck = self.severity(FaultKind::SensorStuck, t0) > 0.0;
         // Flow turbulence: the vane-pass amplitude wanders by about 10 %.
         self.flow_modulation = 0.98 * self.flow_modulation + 0.02 * self.rng.normal();
-        let bpfo_hz = BPFO_ORDER * self.shaft_hz;
-        let impact_g = 2.5 * bearing;
+        let (impact_hz, impact_g) = if inner > outer {
+            (self.bpfi_hz, 2.5 * inner)
+        } else {
+            (self.bpfo_hz, 2.5 * outer)
+        };
         let white = self.housing.white_gain();
         let impulse = self.housing.impulse_gain();
 
@@ -123,9 +139,16 @@ impl Source for PumpSim {
             let shaft = TAU * self.shaft_hz * t;
             let mut drive = white * self.housing_noise * self.rng.normal();
             if impact_g > 0.0 && t >= self.next_impact_s {
-                drive += impulse * impact_g * (1.0 + 0.2 * self.rng.normal());
+                // An inner-race spall turns with the shaft through the load
+                // zone: its impacts are modulated at 1x.
+                let load = if inner > outer {
+                    0.55 + 0.45 * shaft.cos()
+                } else {
+                    1.0
+                };
+                drive += impulse * impact_g * load * (1.0 + 0.2 * self.rng.normal());
                 // Rolling elements slip: impacts are not perfectly periodic.
-                self.next_impact_s = t + (1.0 + 0.01 * self.rng.normal()) / bpfo_hz;
+                self.next_impact_s = t + (1.0 + 0.01 * self.rng.normal()) / impact_hz;
             }
             let a = self.amp_1x * (1.0 + 6.0 * imbalance) * (shaft + self.phases[0]).sin()
                 + self.amp_2x * (2.0 * shaft + self.phases[1]).sin()
@@ -145,7 +168,7 @@ impl Source for PumpSim {
             + 10.0 * bearing
             + 3.0 * imbalance
             + 0.02 * self.rng.normal();
-        Ok(Some(Block {
+        Ok(SourcePoll::Block(Block {
             start_us,
             vibration,
             temperature: vec![temperature as f32],
@@ -162,10 +185,11 @@ mod tests {
             &SimConfig {
                 seed: 11,
                 speed: 0.0,
-                shaft_rpm: 1480.0,
+                sample_rate_hz: None,
                 fault,
             },
             1_000_000,
+            &AssetAnalysis::default(),
         )
     }
 
@@ -177,7 +201,7 @@ mod tests {
     fn collect(s: &mut PumpSim, blocks: usize) -> (Vec<f32>, Vec<f32>, Vec<u64>) {
         let (mut v, mut t, mut starts) = (vec![], vec![], vec![]);
         for _ in 0..blocks {
-            let b = s.next_block().unwrap().unwrap();
+            let b = s.poll().unwrap().block();
             starts.push(b.start_us);
             v.extend(b.vibration);
             t.extend(b.temperature);

@@ -1,0 +1,188 @@
+//! FFT plans and work buffers shared by every extractor of the process.
+//!
+//! A gateway may watch dozens of channels at tens of kilosamples per second.
+//! Each extractor owning its FFT plan (twiddle tables) and work buffers would
+//! cost close to a megabyte per channel; but no more transforms can run at
+//! once than there are cores. So plans are shared per length, and buffers
+//! are borrowed from a pool for the duration of one transform and given
+//! back. The pool holds at most one set per core and length: when all are
+//! in use a scoring thread waits for one (it could not run anyway), so
+//! channels that all cut a window at the same moment do not each allocate.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+
+use realfft::num_complex::Complex;
+use realfft::{RealFftPlanner, RealToComplex};
+use rustfft::{Fft, FftPlanner};
+
+/// A forward real FFT of one length with its Hann window.
+pub struct RealPlan {
+    pub fft: Arc<dyn RealToComplex<f64>>,
+    pub hann: Vec<f64>,
+    /// Sum of the squared window, for power scaling.
+    pub hann_power: f64,
+}
+
+/// Work buffers of one forward real FFT.
+pub struct RealBuffers {
+    pub input: Vec<f64>,
+    pub output: Vec<Complex<f64>>,
+    pub scratch: Vec<Complex<f64>>,
+}
+
+/// Work buffers of the envelope analysis at one size.
+pub struct EnvelopeBuffers {
+    pub analytic: Vec<Complex<f64>>,
+    pub inverse_scratch: Vec<Complex<f64>>,
+    pub envelope: Vec<f64>,
+    pub spectrum: Vec<Complex<f64>>,
+    pub forward_scratch: Vec<Complex<f64>>,
+}
+
+#[derive(Default)]
+struct Pool {
+    real_plans: HashMap<usize, Arc<RealPlan>>,
+    inverse_plans: HashMap<usize, Arc<dyn Fft<f64>>>,
+    real_buffers: HashMap<usize, Sets<RealBuffers>>,
+    envelope_buffers: HashMap<usize, Sets<EnvelopeBuffers>>,
+}
+
+/// The idle buffer sets of one length, and how many exist.
+struct Sets<T> {
+    idle: Vec<T>,
+    created: usize,
+}
+
+impl<T> Default for Sets<T> {
+    fn default() -> Self {
+        Sets {
+            idle: Vec::new(),
+            created: 0,
+        }
+    }
+}
+
+static POOL: OnceLock<(Mutex<Pool>, Condvar)> = OnceLock::new();
+
+fn pool_and_signal() -> &'static (Mutex<Pool>, Condvar) {
+    POOL.get_or_init(Default::default)
+}
+
+fn pool() -> std::sync::MutexGuard<'static, Pool> {
+    pool_and_signal()
+        .0
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+/// Most buffer sets per length: one per core.
+fn max_sets() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+}
+
+/// Buffer sets the pool keeps, by length.
+trait Pooled: Sized {
+    fn sets(pool: &mut Pool, len: usize) -> &mut Sets<Self>;
+}
+
+impl Pooled for RealBuffers {
+    fn sets(pool: &mut Pool, len: usize) -> &mut Sets<Self> {
+        pool.real_buffers.entry(len).or_default()
+    }
+}
+
+impl Pooled for EnvelopeBuffers {
+    fn sets(pool: &mut Pool, len: usize) -> &mut Sets<Self> {
+        pool.envelope_buffers.entry(len).or_default()
+    }
+}
+
+/// Takes an idle set, creates one if fewer than [`max_sets`] exist, or
+/// waits for one to be given back.
+fn take<T: Pooled>(len: usize, create: impl FnOnce() -> T) -> T {
+    let (lock, signal) = pool_and_signal();
+    let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        let sets = T::sets(&mut guard, len);
+        if let Some(set) = sets.idle.pop() {
+            return set;
+        }
+        if sets.created < max_sets() {
+            sets.created += 1;
+            drop(guard);
+            return create();
+        }
+        guard = signal.wait(guard).unwrap_or_else(|p| p.into_inner());
+    }
+}
+
+fn give_back<T: Pooled>(len: usize, set: T) {
+    let (lock, signal) = pool_and_signal();
+    T::sets(&mut lock.lock().unwrap_or_else(|p| p.into_inner()), len)
+        .idle
+        .push(set);
+    signal.notify_all();
+}
+
+/// The shared forward plan (and Hann window) for `len` samples.
+pub fn real_plan(len: usize) -> Arc<RealPlan> {
+    pool()
+        .real_plans
+        .entry(len)
+        .or_insert_with(|| {
+            let fft = RealFftPlanner::<f64>::new().plan_fft_forward(len);
+            let hann: Vec<f64> = (0..len)
+                .map(|i| 0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / len as f64).cos())
+                .collect();
+            let hann_power = hann.iter().map(|w| w * w).sum();
+            Arc::new(RealPlan {
+                fft,
+                hann,
+                hann_power,
+            })
+        })
+        .clone()
+}
+
+/// The shared inverse complex plan for `len` points.
+pub fn inverse_plan(len: usize) -> Arc<dyn Fft<f64>> {
+    pool()
+        .inverse_plans
+        .entry(len)
+        .or_insert_with(|| FftPlanner::<f64>::new().plan_fft_inverse(len))
+        .clone()
+}
+
+/// Runs `f` with work buffers for a forward FFT of `plan`'s length.
+pub fn with_real_buffers<R>(plan: &RealPlan, f: impl FnOnce(&mut RealBuffers) -> R) -> R {
+    let len = plan.hann.len();
+    let mut buffers = take(len, || RealBuffers {
+        input: plan.fft.make_input_vec(),
+        output: plan.fft.make_output_vec(),
+        scratch: plan.fft.make_scratch_vec(),
+    });
+    let result = f(&mut buffers);
+    give_back(len, buffers);
+    result
+}
+
+/// Runs `f` with work buffers for an envelope analysis of size `size`.
+pub fn with_envelope_buffers<R>(
+    size: usize,
+    inverse: &Arc<dyn Fft<f64>>,
+    forward: &RealPlan,
+    f: impl FnOnce(&mut EnvelopeBuffers) -> R,
+) -> R {
+    let mut buffers = take(size, || EnvelopeBuffers {
+        analytic: vec![Complex::default(); size],
+        inverse_scratch: vec![Complex::default(); inverse.get_inplace_scratch_len()],
+        envelope: forward.fft.make_input_vec(),
+        spectrum: forward.fft.make_output_vec(),
+        forward_scratch: forward.fft.make_scratch_vec(),
+    });
+    let result = f(&mut buffers);
+    give_back(size, buffers);
+    result
+}

@@ -1,0 +1,216 @@
+//! One pass over a window's samples for everything that needs each sample.
+//!
+//! At tens of kilosamples per second, every pass over a window costs about
+//! as much as a tenth of its FFT. The time-domain statistics and the sensor
+//! checks (non-finite samples, clipping, a stuck output) all need every
+//! sample once, so they share this single pass. The moments are accumulated
+//! around the first sample, which keeps them exact enough whatever the DC
+//! offset (gravity on a vertical axis), and converted to central moments at
+//! the end.
+
+use wide::f32x8;
+
+use super::stats::Stats;
+
+/// What one pass over the samples found.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scan {
+    pub len: usize,
+    pub stats: Stats,
+    /// Samples that are NaN or infinite (excluded from the statistics).
+    pub non_finite: usize,
+    /// Samples at or beyond the clip level in magnitude.
+    pub clipped: usize,
+    /// Neighbouring samples that are identical. A stuck run of L samples
+    /// makes at least L - 1 of them, so a low count rules a run out without
+    /// looking for it (see [`longest_run`]).
+    pub equal_neighbours: usize,
+}
+
+/// Samples summed in single precision before the block's sums are added in
+/// double precision: short enough that f32 rounding stays far below what
+/// any feature resolves, long enough to keep the vector loop busy.
+const BLOCK: usize = 256;
+/// Lanes of the vector type: the sums are one long dependency chain per
+/// lane, so eight independent lanes let the CPU overlap them, and the
+/// explicit vector type guarantees SIMD instructions on any target.
+const LANES: usize = 8;
+
+fn lanes(chunk: &[f32]) -> f32x8 {
+    f32x8::from(<[f32; LANES]>::try_from(chunk).expect("chunks_exact(LANES)"))
+}
+
+/// Scans `xs`; samples with `|x| >= clip_level` count as clipped.
+// Kept out of line: inlined into a caller's closure it lost much of its
+// vectorisation in a measurement.
+#[inline(never)]
+pub fn scan(xs: &[f32], clip_level: f64) -> Scan {
+    let shift = xs.iter().copied().find(|x| x.is_finite()).unwrap_or(0.0);
+    let clip = clip_level as f32;
+    let shift_v = f32x8::splat(shift);
+    let mut totals = [0.0f64; 4];
+    let mut lo_v = f32x8::splat(f32::INFINITY);
+    let mut hi_v = f32x8::splat(f32::NEG_INFINITY);
+    let (mut min, mut max) = (f32::INFINITY, f32::NEG_INFINITY);
+    for block in xs.chunks(BLOCK) {
+        let mut sums = [f32x8::ZERO; 4];
+        let chunks = block.chunks_exact(LANES);
+        let tail = chunks.remainder();
+        for chunk in chunks {
+            let x = lanes(chunk);
+            let d = x - shift_v;
+            let d2 = d * d;
+            sums[0] += d;
+            sums[1] += d2;
+            sums[2] += d2 * d;
+            sums[3] += d2 * d2;
+            lo_v = lo_v.fast_min(x);
+            hi_v = hi_v.fast_max(x);
+        }
+        for (total, lane) in totals.iter_mut().zip(sums) {
+            *total += lane.to_array().iter().map(|&v| v as f64).sum::<f64>();
+        }
+        for &x in tail {
+            let d = (x - shift) as f64;
+            totals[0] += d;
+            totals[1] += d * d;
+            totals[2] += d * d * d;
+            totals[3] += d * d * d * d;
+            min = min.min(x);
+            max = max.max(x);
+        }
+    }
+    let fold = |v: f32x8, init: f32, f: fn(f32, f32) -> f32| v.to_array().into_iter().fold(init, f);
+    min = fold(lo_v, min, f32::min);
+    max = fold(hi_v, max, f32::max);
+    // Identical neighbours: each sample against the one before it.
+    let full = xs.len().saturating_sub(1) / LANES * LANES;
+    let mut equal_neighbours = xs
+        .get(1..)
+        .unwrap_or_default()
+        .chunks_exact(LANES)
+        .zip(xs.chunks_exact(LANES))
+        .map(|(a, b)| lanes(a).simd_eq(lanes(b)).to_bitmask().count_ones() as usize)
+        .sum::<usize>();
+    equal_neighbours += (full + 1..xs.len()).filter(|&i| xs[i] == xs[i - 1]).count();
+    // Clipping is rare: count it only when the extremes reach the level.
+    let clipped = if max.abs() >= clip || min.abs() >= clip {
+        xs.iter().filter(|x| x.abs() >= clip).count()
+    } else {
+        0
+    };
+    let shift = shift as f64;
+    let mut non_finite = 0;
+    if !totals.iter().all(|t| t.is_finite()) {
+        // Rare: redo the sums without the bad samples.
+        non_finite = xs.iter().filter(|x| !x.is_finite()).count();
+        totals = [0.0; 4];
+        (min, max) = (f32::INFINITY, f32::NEG_INFINITY);
+        for &x in xs.iter().filter(|x| x.is_finite()) {
+            let d = x as f64 - shift;
+            totals[0] += d;
+            totals[1] += d * d;
+            totals[2] += d * d * d;
+            totals[3] += d * d * d * d;
+            min = min.min(x);
+            max = max.max(x);
+        }
+    }
+    let finite = xs.len() - non_finite;
+    let n = finite.max(1) as f64;
+    let [a1, a2, a3, a4] = totals.map(|t| t / n);
+    let m2 = (a2 - a1 * a1).max(0.0);
+    let m3 = a3 - 3.0 * a1 * a2 + 2.0 * a1.powi(3);
+    let m4 = (a4 - 4.0 * a1 * a3 + 6.0 * a1 * a1 * a2 - 3.0 * a1.powi(4)).max(0.0);
+    let mean = shift + a1;
+    let rms = m2.sqrt();
+    let peak = if finite > 0 {
+        (max as f64 - mean).abs().max((min as f64 - mean).abs())
+    } else {
+        0.0
+    };
+    // A window of identical samples has no shape (and rounding must not
+    // invent one from a vanishing variance).
+    let flat = rms <= 1e-12 * (1.0 + mean.abs());
+    let (crest_factor, kurtosis, skewness) = if flat {
+        (0.0, 0.0, 0.0)
+    } else {
+        (peak / rms, m4 / (m2 * m2), m3 / (m2 * rms))
+    };
+    Scan {
+        len: xs.len(),
+        stats: Stats {
+            mean,
+            rms: if flat { 0.0 } else { rms },
+            peak: if flat { 0.0 } else { peak },
+            crest_factor,
+            kurtosis,
+            skewness,
+        },
+        non_finite,
+        clipped,
+        equal_neighbours,
+    }
+}
+
+/// Length and value of the longest run of identical consecutive samples.
+pub fn longest_run(xs: &[f32]) -> (usize, f32) {
+    let mut best = (0, f32::NAN);
+    let mut i = 0;
+    while i < xs.len() {
+        let start = i;
+        while i + 1 < xs.len() && xs[i + 1] == xs[start] {
+            i += 1;
+        }
+        i += 1;
+        if i - start > best.0 {
+            best = (i - start, xs[start]);
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_facts_are_counted_in_the_same_pass() {
+        let xs = [0.1, 0.2, 0.2, 0.2, f32::NAN, 8.0, -8.5, 0.3, 0.3];
+        let s = scan(&xs, 7.9);
+        assert_eq!((s.non_finite, s.clipped, s.equal_neighbours), (1, 2, 3));
+        assert_eq!(longest_run(&xs), (3, 0.2));
+        assert_eq!(s.len, 9);
+        // The statistics ignore the NaN.
+        let clean = scan(&[0.1, 0.2, 0.2, 0.2, 8.0, -8.5, 0.3, 0.3], 7.9).stats;
+        assert!((s.stats.rms - clean.rms).abs() < 1e-6 * clean.rms);
+    }
+
+    #[test]
+    fn the_vectorised_sums_match_a_plain_two_pass_computation() {
+        let xs: Vec<f32> = (0..1003)
+            .map(|i| ((i * 7919) % 101) as f32 * 0.01 - 0.3)
+            .collect();
+        let n = xs.len() as f64;
+        let mean = xs.iter().map(|&x| x as f64).sum::<f64>() / n;
+        let m = |p: i32| xs.iter().map(|&x| (x as f64 - mean).powi(p)).sum::<f64>() / n;
+        let s = scan(&xs, f64::INFINITY).stats;
+        // Single-precision partial sums: agreement to a few parts in 1e7.
+        assert!((s.mean - mean).abs() < 1e-6, "{} vs {mean}", s.mean);
+        assert!((s.rms - m(2).sqrt()).abs() < 1e-6 * s.rms);
+        assert!((s.skewness - m(3) / m(2).powf(1.5)).abs() < 1e-5);
+        assert!((s.kurtosis - m(4) / m(2).powi(2)).abs() < 1e-5);
+    }
+
+    #[test]
+    fn moments_survive_a_large_offset() {
+        // A 1e-3 g vibration riding on 1 g of gravity.
+        let xs: Vec<f32> = (0..4096)
+            .map(|i| 1.0 + 1e-3 * (i as f32 * 0.1).sin())
+            .collect();
+        let s = scan(&xs, f64::INFINITY).stats;
+        assert!((s.rms - 1e-3 / 2f64.sqrt()).abs() < 2e-6, "{s:?}");
+        assert!((s.kurtosis - 1.5).abs() < 0.02, "{s:?}");
+        assert!(s.skewness.abs() < 0.02, "{s:?}");
+    }
+}
