@@ -414,10 +414,11 @@ async fn heartbeat_loop(
     let mut tick = tokio::time::interval(config.heartbeat_interval());
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.cancelled() => return,
-        }
+        // On the way out, one last heartbeat carries the final counters.
+        let last = tokio::select! {
+            _ = tick.tick() => false,
+            _ = stop.cancelled() => true,
+        };
         let now_ms = now_us() / 1000;
         let heartbeat = Heartbeat {
             site: config.site.clone(),
@@ -430,6 +431,9 @@ async fn heartbeat_loop(
         // A heartbeat that cannot be queued is stale by the next one.
         if outgoing.try_send(Message::Heartbeat(heartbeat)).is_err() {
             tracing::debug!("outgoing queue full; heartbeat skipped");
+        }
+        if last {
+            return;
         }
     }
 }

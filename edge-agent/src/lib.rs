@@ -16,6 +16,7 @@ pub mod export;
 pub mod features;
 pub mod link;
 pub mod model;
+pub mod node_sim;
 pub mod pipeline;
 pub mod sensor_health;
 pub mod source;

@@ -30,6 +30,37 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Run a simulated sensor node serving its frames on a TCP port (the
+    /// firmware's sampling loop over simulated sensors).
+    NodeSim {
+        #[arg(long, default_value = "127.0.0.1:4000")]
+        listen: std::net::SocketAddr,
+        /// pump or bridge.
+        #[arg(long, default_value = "pump")]
+        kind: String,
+        #[arg(long, default_value_t = 1)]
+        node_id: u16,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Accelerometer sample rate (default: 5120 Hz for a pump, 100 Hz for
+        /// a bridge).
+        #[arg(long)]
+        sample_rate: Option<f64>,
+        /// Simulated seconds per wall-clock second.
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// A fault to develop: bearing_outer_race, bearing_inner_race,
+        /// imbalance, stiffness_loss or sensor_stuck.
+        #[arg(long)]
+        fault: Option<String>,
+        #[arg(long, default_value_t = 10.0)]
+        onset_s: f64,
+        #[arg(long, default_value_t = 60.0)]
+        ramp_s: f64,
+        /// Stop after this many seconds (default: run until killed).
+        #[arg(long = "for")]
+        run_for: Option<f64>,
+    },
     /// Measure throughput and memory: channels per core through the full
     /// pipeline against a bare FFT, and RSS with many channels running.
     Bench {
@@ -198,6 +229,49 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             Ok(())
+        }
+        Command::NodeSim {
+            listen,
+            kind,
+            node_id,
+            seed,
+            sample_rate,
+            speed,
+            fault,
+            onset_s,
+            ramp_s,
+            run_for,
+        } => {
+            let kind: protocol::AssetKind =
+                serde_json::from_value(serde_json::Value::String(kind.clone()))
+                    .map_err(|_| anyhow::anyhow!("--kind `{kind}` must be pump or bridge"))?;
+            let fault = match fault {
+                Some(name) => Some(edge_agent::source::FaultConfig {
+                    kind: serde_json::from_value(serde_json::Value::String(name.clone())).map_err(
+                        |_| anyhow::anyhow!("--fault `{name}` is not a simulated fault"),
+                    )?,
+                    onset_s,
+                    ramp_s,
+                    severity: 1.0,
+                }),
+                None => None,
+            };
+            let default_rate = match kind {
+                protocol::AssetKind::Pump => 5120.0,
+                protocol::AssetKind::Bridge => 100.0,
+            };
+            anyhow::ensure!(speed > 0.0 && speed.is_finite(), "--speed must be > 0");
+            edge_agent::node_sim::serve(&edge_agent::node_sim::NodeSimOptions {
+                listen,
+                kind,
+                node_id,
+                seed,
+                sample_rate_hz: sample_rate.unwrap_or(default_rate),
+                speed,
+                range_g: 8.0,
+                fault,
+                run_for: run_for.map(std::time::Duration::from_secs_f64),
+            })
         }
         Command::Bench {
             model,

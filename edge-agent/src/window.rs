@@ -13,6 +13,11 @@ use std::sync::Mutex;
 
 use crate::source::Block;
 
+/// Largest difference between where a block starts and where the previous
+/// one ended that is still taken as contiguous (timestamp jitter of a node's
+/// sampling loop), unless 1.5 sample periods is more.
+pub const GAP_TOLERANCE_US: f64 = 2_000.0;
+
 /// Consecutive samples of one asset, ready for feature extraction.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Window {
@@ -155,9 +160,12 @@ impl Windower {
         self.gaps
     }
 
+    /// Time of sample `index`, from the latest anchor (the index may lie
+    /// before it: a window started in an earlier block).
     fn time_of(&self, index: u64) -> u64 {
         let (anchor_index, anchor_us) = self.anchor.unwrap_or((0, 0));
-        anchor_us + ((index - anchor_index) as f64 * 1e6 / self.sample_rate_hz) as u64
+        let offset = (index as i128 - anchor_index as i128) as f64 * 1e6 / self.sample_rate_hz;
+        (anchor_us as f64 + offset).max(0.0) as u64
     }
 
     /// Adds a block and returns the windows it completes.
@@ -179,7 +187,8 @@ impl Windower {
             Some(_) => {
                 let expected = self.time_of(next_index) as f64;
                 let period = 1e6 / self.sample_rate_hz;
-                if (start_us as f64 - expected).abs() > 1.5 * period {
+                let late = start_us as f64 - expected;
+                if late.abs() > (1.5 * period).max(GAP_TOLERANCE_US) {
                     self.gaps += 1;
                     tracing::debug!(
                         expected_us = expected,
@@ -191,8 +200,11 @@ impl Windower {
                     // Readings from before the gap must not be carried into
                     // windows after it.
                     self.readings.clear();
-                    self.anchor = Some((next_index, start_us));
                 }
+                // Follow the source's clock: a node's crystal drifts against
+                // the gateway's by parts per million, which must not add up
+                // to a false gap over hours.
+                self.anchor = Some((next_index, start_us));
             }
         }
         let block_index = self.buffer_start + self.buffer.len() as u64;
@@ -298,6 +310,22 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].vibration, vec![100.0, 101.0, 102.0, 103.0]);
         assert_eq!(out[0].start_us, 1_300_000);
+    }
+
+    #[test]
+    fn a_drifting_source_clock_is_followed_but_a_lost_frame_is_a_gap() {
+        // 1 kHz in blocks of 100 samples whose clock runs 50 us fast per block.
+        let mut w = Windower::new(1000, 1000, 1000.0);
+        let mut t = 0u64;
+        let mut windows = 0;
+        for b in 0..100 {
+            windows += w.push(block(t, b * 100, 100, Some(20.0))).len();
+            t += 100_050;
+        }
+        assert_eq!((w.gaps(), windows), (0, 10), "5 ms of drift is no gap");
+        // A frame lost: the next block starts 100 ms late.
+        w.push(block(t + 100_000, 0, 100, None));
+        assert_eq!(w.gaps(), 1);
     }
 
     #[test]

@@ -12,11 +12,14 @@
 
 mod bridge_sim;
 mod csv_replay;
+mod frames;
+mod local_sensors;
 mod node_link;
 mod pump_sim;
 mod raw_replay;
 mod resonator;
 mod rng;
+pub mod sim_sensors;
 
 use std::path::Path;
 
@@ -28,7 +31,9 @@ use crate::features::AssetAnalysis;
 
 pub use bridge_sim::BridgeSim;
 pub use csv_replay::{CsvReplay, CsvReplayConfig};
-pub use node_link::{LinkCounters, NodeLink, NodeLinkConfig};
+pub use frames::{FrameAssembler, FrameSelection, LinkCounters};
+pub use local_sensors::{DriverSource, LocalSensorsConfig, MonotonicClock};
+pub use node_link::{NodeLink, NodeLinkConfig};
 pub use pump_sim::PumpSim;
 pub use raw_replay::{RawReplay, RawReplayConfig};
 
@@ -133,6 +138,8 @@ pub enum SourceConfig {
     F32le(RawReplayConfig),
     /// Frames from a sensor node over serial, TCP or a Unix socket.
     Node(NodeLinkConfig),
+    /// An ADXL355 and a TMP117 wired to the gateway (Linux SPI and I2C).
+    Local(LocalSensorsConfig),
 }
 
 /// Settings of a simulated asset.
@@ -224,6 +231,7 @@ impl SourceConfig {
             SourceConfig::Csv(csv) => csv.validate(),
             SourceConfig::F32le(raw) => raw.validate(),
             SourceConfig::Node(node) => node.validate(),
+            SourceConfig::Local(local) => local.validate(),
         }
     }
 
@@ -231,7 +239,7 @@ impl SourceConfig {
         match self {
             SourceConfig::Csv(csv) => crate::config::resolve_in_place(base, &mut csv.path),
             SourceConfig::F32le(raw) => crate::config::resolve_in_place(base, &mut raw.path),
-            SourceConfig::Sim(_) | SourceConfig::Node(_) => {}
+            SourceConfig::Sim(_) | SourceConfig::Node(_) | SourceConfig::Local(_) => {}
         }
     }
 
@@ -251,6 +259,7 @@ impl SourceConfig {
             (SourceConfig::Csv(csv), _) => Box::new(CsvReplay::open(csv, start_us)?),
             (SourceConfig::F32le(raw), _) => Box::new(RawReplay::open(raw, start_us)?),
             (SourceConfig::Node(node), _) => Box::new(NodeLink::open(node)?),
+            (SourceConfig::Local(local), _) => local_sensors::open(local)?,
         })
     }
 }

@@ -4,19 +4,10 @@
 //! frames: one channel's samples in raw counts with their scale, a
 //! per-channel sequence number and the node's clock. This source connects
 //! (and reconnects, with backoff) to the node's link, decodes the byte
-//! stream with the firmware's own decoder, keeps the frames of the
-//! configured node and channels, and turns them into blocks:
-//!
-//! - counts become physical units with the frame's scale;
-//! - the node clock is mapped onto the gateway clock by an offset fixed at
-//!   the first frame of a connection, so samples keep the node's exact
-//!   spacing;
-//! - a jump in a channel's sequence numbers is a **gap** (frames lost on the
-//!   link or samples lost on the node): it is counted here, and the block
-//!   after it carries the node's timestamp, so the windower discards the
-//!   partial window instead of splicing across it;
-//! - damaged frames (garbage, CRC) are counted and skipped; the decoder
-//!   resynchronises at the next frame delimiter.
+//! stream with the firmware's own decoder, and hands the frames to a
+//! [`FrameAssembler`] (units, clock mapping, sequence gaps: see
+//! `frames.rs`). Damaged frames (garbage, CRC) are counted and skipped; the
+//! decoder resynchronises at the next frame delimiter.
 //!
 //! While the link is down or quiet, `poll` answers `Idle` within a fraction
 //! of a second, so the acquisition lane can report the silence.
@@ -27,10 +18,10 @@ use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use firmware::codec::FrameDecoder;
-use firmware::{ChannelKind, SampleFrame};
 use serde::Deserialize;
 
-use super::{Block, Pacing, Source, SourceError, SourcePoll, now_us};
+use super::frames::{FrameAssembler, FrameSelection, LinkCounters};
+use super::{Pacing, Source, SourceError, SourcePoll};
 
 /// How long one read waits before `poll` answers `Idle`.
 const READ_TIMEOUT: Duration = Duration::from_millis(200);
@@ -115,15 +106,6 @@ impl NodeLinkConfig {
     }
 }
 
-/// Counters of the link.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct LinkCounters {
-    pub frames: u64,
-    pub frame_errors: u64,
-    pub sequence_gaps: u64,
-    pub reconnects: u64,
-}
-
 pub struct NodeLink {
     config: NodeLinkConfig,
     endpoint: Endpoint,
@@ -131,12 +113,7 @@ pub struct NodeLink {
     next_attempt: Instant,
     backoff: Duration,
     decoder: FrameDecoder,
-    /// Gateway time minus node time, microseconds, for this connection.
-    offset_us: Option<i128>,
-    next_sequence: Option<u32>,
-    temperature: Vec<f32>,
-    ready: std::collections::VecDeque<Block>,
-    counters: LinkCounters,
+    frames: FrameAssembler,
 }
 
 impl NodeLink {
@@ -154,16 +131,17 @@ impl NodeLink {
             next_attempt: Instant::now(),
             backoff: Duration::from_millis(100),
             decoder: FrameDecoder::new(),
-            offset_us: None,
-            next_sequence: None,
-            temperature: Vec::new(),
-            ready: Default::default(),
-            counters: LinkCounters::default(),
+            frames: FrameAssembler::new(FrameSelection {
+                node_id: config.node_id,
+                vibration_channel_id: config.vibration_channel_id,
+                temperature_channel_id: config.temperature_channel_id,
+                sample_rate_hz: config.sample_rate_hz,
+            }),
         })
     }
 
     pub fn counters(&self) -> LinkCounters {
-        self.counters
+        self.frames.counters
     }
 
     fn connect(&self) -> std::io::Result<Box<dyn Read + Send>> {
@@ -200,60 +178,8 @@ impl NodeLink {
         self.backoff = (self.backoff * 2).min(Duration::from_secs(10));
         // A new connection may come from a rebooted node: new clock, new
         // sequence numbers, and a partial frame in the decoder is garbage.
-        self.offset_us = None;
-        self.next_sequence = None;
+        self.frames.restart();
         self.decoder = FrameDecoder::new();
-    }
-
-    fn accept(&mut self, frame: SampleFrame) {
-        let h = *frame.header();
-        if h.node_id != self.config.node_id {
-            return;
-        }
-        self.counters.frames += 1;
-        let scale = h.scale as f64;
-        if h.channel_id == self.config.temperature_channel_id
-            && h.channel_kind == ChannelKind::Temperature
-        {
-            self.temperature
-                .extend(frame.samples().iter().map(|&c| (c as f64 * scale) as f32));
-            return;
-        }
-        if h.channel_id != self.config.vibration_channel_id
-            || h.channel_kind != ChannelKind::Acceleration
-        {
-            return;
-        }
-        let rate_hz = h.sample_rate_mhz as f64 / 1000.0;
-        if (rate_hz - self.config.sample_rate_hz).abs() > 1e-3 * self.config.sample_rate_hz {
-            self.counters.frame_errors += 1;
-            tracing::warn!(
-                link = %self.config.connect,
-                "frame at {rate_hz} Hz refused: the asset is configured for {} Hz",
-                self.config.sample_rate_hz
-            );
-            return;
-        }
-        if let Some(expected) = self.next_sequence
-            && h.sequence != expected
-        {
-            self.counters.sequence_gaps += 1;
-            tracing::debug!(expected, got = h.sequence, "sequence gap on the node link");
-        }
-        self.next_sequence = Some(h.sequence.wrapping_add(1));
-        let offset = *self
-            .offset_us
-            .get_or_insert(now_us() as i128 - h.timestamp_us as i128);
-        let start_us = (h.timestamp_us as i128 + offset).max(0) as u64;
-        self.ready.push_back(Block {
-            start_us,
-            vibration: frame
-                .samples()
-                .iter()
-                .map(|&c| (c as f64 * scale) as f32)
-                .collect(),
-            temperature: std::mem::take(&mut self.temperature),
-        });
     }
 }
 
@@ -270,15 +196,15 @@ impl Source for NodeLink {
     }
 
     fn frame_errors(&self) -> u64 {
-        self.counters.frame_errors
+        self.frames.counters.frame_errors
     }
 
     fn sequence_gaps(&self) -> u64 {
-        self.counters.sequence_gaps
+        self.frames.counters.sequence_gaps
     }
 
     fn poll(&mut self) -> Result<SourcePoll, SourceError> {
-        if let Some(block) = self.ready.pop_front() {
+        if let Some(block) = self.frames.next_block() {
             return Ok(SourcePoll::Block(block));
         }
         if self.stream.is_none() {
@@ -289,7 +215,7 @@ impl Source for NodeLink {
             match self.connect() {
                 Ok(s) => {
                     tracing::info!(link = %self.config.connect, "node link connected");
-                    self.counters.reconnects += 1;
+                    self.frames.counters.reconnects += 1;
                     self.backoff = Duration::from_millis(100);
                     self.stream = Some(s);
                 }
@@ -304,17 +230,15 @@ impl Source for NodeLink {
         match read {
             Some(Ok(0)) => self.disconnect("closed by the node"),
             Some(Ok(n)) => {
-                let mut frames = Vec::new();
                 for result in self.decoder.feed(&buf[..n]) {
                     match result {
-                        Ok(frame) => frames.push(frame),
+                        Ok(frame) => self.frames.accept(frame),
                         Err(e) => {
-                            self.counters.frame_errors += 1;
+                            self.frames.damaged();
                             tracing::debug!(link = %self.config.connect, "damaged frame skipped: {e}");
                         }
                     }
                 }
-                frames.into_iter().for_each(|f| self.accept(f));
             }
             Some(Err(e))
                 if matches!(
@@ -326,7 +250,7 @@ impl Source for NodeLink {
             Some(Err(e)) => self.disconnect(&e.to_string()),
             None => {}
         }
-        Ok(match self.ready.pop_front() {
+        Ok(match self.frames.next_block() {
             Some(block) => SourcePoll::Block(block),
             None => SourcePoll::Idle,
         })

@@ -1,6 +1,7 @@
+use super::super::Block;
 use super::*;
 use firmware::codec::{MAX_ENCODED_LEN, encode};
-use firmware::{ChannelKind, FrameHeader};
+use firmware::{ChannelKind, FrameHeader, SampleFrame};
 use std::io::Write;
 use std::net::TcpListener;
 
