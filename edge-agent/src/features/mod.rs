@@ -239,6 +239,8 @@ enum Spectral {
 /// Computes feature vectors for one asset's windows.
 pub struct FeatureExtractor {
     profile: &'static FeatureProfile,
+    /// How many features the profile has.
+    features: usize,
     analysis: AssetAnalysis,
     spectral: Spectral,
 }
@@ -275,6 +277,7 @@ impl FeatureExtractor {
         };
         FeatureExtractor {
             profile,
+            features: profile.feature_names().len(),
             analysis,
             spectral,
         }
@@ -306,7 +309,7 @@ impl FeatureExtractor {
         check: &mut impl FnMut(&Scan) -> Result<(), E>,
     ) -> Result<FeatureVector, E> {
         let xs = &window.vibration;
-        let mut values = Vec::with_capacity(self.profile.feature_names().len());
+        let mut values = Vec::with_capacity(self.features);
         let mut velocity = None;
         match (&mut self.spectral, &self.profile.analysis) {
             (
