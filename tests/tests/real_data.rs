@@ -40,7 +40,7 @@ fn analyse(samples: &[f32], rpm: f64) -> Prominence {
     for xs in &windows {
         let mean = xs.iter().map(|&x| x as f64).sum::<f64>() / n as f64;
         let [bpfo, bpfi] = periodogram.analyze(xs, mean, |s| {
-            envelope.with_amplitudes(s.complex(), |amp| {
+            envelope.with_amplitudes(s, |amp| {
                 let at = |f: f64| {
                     amp[(f * 0.98).ceil() as usize..=(f * 1.02) as usize]
                         .iter()

@@ -17,6 +17,7 @@ use realfft::num_complex::Complex;
 use rustfft::Fft;
 
 use super::fft_pool::{self, RealPlan};
+use super::spectrum::BinView;
 
 /// Widest band demodulated by default: the extra FFTs scale with it.
 pub const DEFAULT_MAX_BAND_HZ: f64 = 2000.0;
@@ -62,14 +63,14 @@ impl EnvelopeSpectrum {
         )
     }
 
-    /// Computes the envelope spectrum from the complex bins of a
-    /// Hann-windowed FFT of the window (as a `Periodogram` makes them) and
+    /// Computes the envelope spectrum from the Hann-windowed FFT of the
+    /// window (as a `Periodogram` makes it) and
     /// returns, for each of `freqs`, the largest envelope amplitude (in the
     /// signal's unit) within `freq * (1 +/- tolerance)`, widened to at least
     /// +/-1.5 bins (0 beyond the envelope spectrum).
     pub fn amplitudes_at<const N: usize>(
         &self,
-        bins: &[Complex<f64>],
+        bins: &BinView<'_>,
         freqs: [f64; N],
         tolerance: f64,
     ) -> [f64; N] {
@@ -88,7 +89,7 @@ impl EnvelopeSpectrum {
 
     /// Runs `read` on the envelope amplitude spectrum (bin width as the
     /// window's FFT).
-    pub fn with_amplitudes<R>(&self, bins: &[Complex<f64>], read: impl FnOnce(&[f64]) -> R) -> R {
+    pub fn with_amplitudes<R>(&self, bins: &BinView<'_>, read: impl FnOnce(&[f64]) -> R) -> R {
         let m = self.size as f64;
         self.with_spectrum(bins, |spectrum| {
             // The envelope carries the window's Hann taper (sum M/2 over M
@@ -102,33 +103,31 @@ impl EnvelopeSpectrum {
     }
 
     /// Runs `read` on the complex spectrum of the envelope.
-    fn with_spectrum<R>(
-        &self,
-        bins: &[Complex<f64>],
-        read: impl FnOnce(&[Complex<f64>]) -> R,
-    ) -> R {
-        let n = self.window_len as f64;
+    fn with_spectrum<R>(&self, bins: &BinView<'_>, read: impl FnOnce(&[Complex<f64>]) -> R) -> R {
+        assert_eq!(
+            bins.window_len(),
+            self.window_len,
+            "window length differs from the envelope plan"
+        );
+        let scale = 2.0 / self.window_len as f64;
         fft_pool::with_envelope_buffers(self.size, &self.inverse, &self.forward, |b| {
-            for (j, z) in b.analytic.iter_mut().enumerate() {
-                *z = if j < self.band_bins {
-                    bins[self.first_bin + j] * (2.0 / n)
-                } else {
-                    Complex::default()
-                };
-            }
+            let (band, rest) = b.analytic.split_at_mut(self.band_bins);
+            bins.windowed_into(self.first_bin, scale, band);
+            rest.fill(Complex::default());
             self.inverse
                 .process_with_scratch(&mut b.analytic, &mut b.inverse_scratch);
-            // |z| by sqrt(re^2 + im^2): libm's hypot is several times slower
-            // and its overflow care is not needed at these magnitudes.
+            // |z| in single precision, which vectorises twice as wide and is
+            // far finer than any envelope level read off it.
             for (e, z) in b.envelope.iter_mut().zip(&b.analytic) {
-                *e = z.norm_sqr().sqrt();
+                *e = (z.norm_sqr() as f32).sqrt() as f64;
             }
-            let mean = b.envelope.iter().sum::<f64>() / b.envelope.len() as f64;
-            b.envelope.iter_mut().for_each(|e| *e -= mean);
             self.forward
                 .fft
                 .process_with_scratch(&mut b.envelope, &mut b.spectrum, &mut b.forward_scratch)
                 .expect("buffers come from the plan");
+            // The envelope's mean only lands in bin 0: drop it there rather
+            // than subtracting it from every sample.
+            b.spectrum[0] = Complex::default();
             read(&b.spectrum)
         })
     }
@@ -158,7 +157,7 @@ mod tests {
     ) -> [f64; N] {
         let p = Periodogram::new(xs.len(), fs);
         let e = EnvelopeSpectrum::new(xs.len(), fs, band);
-        p.analyze(xs, 0.0, |s| e.amplitudes_at(s.complex(), freqs, 0.01))
+        p.analyze(xs, 0.0, |s| e.amplitudes_at(s, freqs, 0.01))
     }
 
     #[test]

@@ -16,11 +16,15 @@ use realfft::num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
 use rustfft::{Fft, FftPlanner};
 
-/// A forward real FFT of one length with its Hann window.
+/// A forward real FFT of one length, and the power of its Hann window.
+///
+/// The window itself is not tabulated: it is applied to the bins that are
+/// read (see [`super::spectrum::BinView::windowed`]), which is cheaper than
+/// multiplying every sample and saves a table as long as the window.
 pub struct RealPlan {
     pub fft: Arc<dyn RealToComplex<f64>>,
-    pub hann: Vec<f64>,
-    /// Sum of the squared window, for power scaling.
+    pub len: usize,
+    /// Sum of the squared periodic Hann window, for power scaling.
     pub hann_power: f64,
 }
 
@@ -126,20 +130,22 @@ fn give_back<T: Pooled>(len: usize, set: T) {
     signal.notify_all();
 }
 
-/// The shared forward plan (and Hann window) for `len` samples.
+/// The shared forward plan for `len` samples.
 pub fn real_plan(len: usize) -> Arc<RealPlan> {
     pool()
         .real_plans
         .entry(len)
         .or_insert_with(|| {
             let fft = RealFftPlanner::<f64>::new().plan_fft_forward(len);
-            let hann: Vec<f64> = (0..len)
-                .map(|i| 0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / len as f64).cos())
-                .collect();
-            let hann_power = hann.iter().map(|w| w * w).sum();
+            let hann_power = (0..len)
+                .map(|i| {
+                    let w = 0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / len as f64).cos();
+                    w * w
+                })
+                .sum();
             Arc::new(RealPlan {
                 fft,
-                hann,
+                len,
                 hann_power,
             })
         })
@@ -157,7 +163,7 @@ pub fn inverse_plan(len: usize) -> Arc<dyn Fft<f64>> {
 
 /// Runs `f` with work buffers for a forward FFT of `plan`'s length.
 pub fn with_real_buffers<R>(plan: &RealPlan, f: impl FnOnce(&mut RealBuffers) -> R) -> R {
-    let len = plan.hann.len();
+    let len = plan.len;
     let mut buffers = take(len, || RealBuffers {
         input: plan.fft.make_input_vec(),
         output: plan.fft.make_output_vec(),

@@ -331,7 +331,7 @@ impl FeatureExtractor {
                     values.push(v);
                     values.extend(bands_hz.iter().map(|&(lo, hi)| spectrum.band_rms(lo, hi)));
                     values.extend(envelope.amplitudes_at(
-                        spectrum.complex(),
+                        spectrum,
                         [defects.bpfo, defects.bpfi, defects.bsf, defects.ftf],
                         DEFECT_TOLERANCE,
                     ));

@@ -36,15 +36,32 @@ const BLOCK: usize = 256;
 /// explicit vector type guarantees SIMD instructions on any target.
 const LANES: usize = 8;
 
+const ONE: f32x8 = f32x8::new([1.0; LANES]);
+
 fn lanes(chunk: &[f32]) -> f32x8 {
     f32x8::from(<[f32; LANES]>::try_from(chunk).expect("chunks_exact(LANES)"))
 }
 
 /// Scans `xs`; samples with `|x| >= clip_level` count as clipped.
+pub fn scan(xs: &[f32], clip_level: f64) -> Scan {
+    scan_inner::<false>(xs, clip_level, &mut [])
+}
+
+/// Scans `xs` like [`scan`] and, in the same pass, copies it into `copy`
+/// (the input of a transform), which must be as long.
+pub fn scan_and_copy(xs: &[f32], clip_level: f64, copy: &mut [f64]) -> Scan {
+    assert_eq!(
+        xs.len(),
+        copy.len(),
+        "the copy must be as long as the samples"
+    );
+    scan_inner::<true>(xs, clip_level, copy)
+}
+
 // Kept out of line: inlined into a caller's closure it lost much of its
 // vectorisation in a measurement.
 #[inline(never)]
-pub fn scan(xs: &[f32], clip_level: f64) -> Scan {
+fn scan_inner<const COPY: bool>(xs: &[f32], clip_level: f64, copy: &mut [f64]) -> Scan {
     let shift = xs.iter().copied().find(|x| x.is_finite()).unwrap_or(0.0);
     let clip = clip_level as f32;
     let shift_v = f32x8::splat(shift);
@@ -52,11 +69,17 @@ pub fn scan(xs: &[f32], clip_level: f64) -> Scan {
     let mut lo_v = f32x8::splat(f32::INFINITY);
     let mut hi_v = f32x8::splat(f32::NEG_INFINITY);
     let (mut min, mut max) = (f32::INFINITY, f32::NEG_INFINITY);
-    for block in xs.chunks(BLOCK) {
+    // Identical neighbours, counted as pairs (i - 1, i) for i in 1..len.
+    let mut equal_neighbours = 0;
+    let mut pairs_counted_to = 0;
+    let body = xs.len() / LANES * LANES;
+    for (b, block) in xs[..body].chunks(BLOCK).enumerate() {
         let mut sums = [f32x8::ZERO; 4];
-        let chunks = block.chunks_exact(LANES);
-        let tail = chunks.remainder();
-        for chunk in chunks {
+        // Lanes where a sample equals the next, as 1.0 or 0.0: comparing
+        // masks and adding them keeps the count in vector registers.
+        let mut equal_v = f32x8::ZERO;
+        for (c, chunk) in block.chunks_exact(LANES).enumerate() {
+            let at = b * BLOCK + c * LANES;
             let x = lanes(chunk);
             let d = x - shift_v;
             let d2 = d * d;
@@ -66,33 +89,40 @@ pub fn scan(xs: &[f32], clip_level: f64) -> Scan {
             sums[3] += d2 * d2;
             lo_v = lo_v.fast_min(x);
             hi_v = hi_v.fast_max(x);
+            if let Some(next) = xs.get(at + 1..at + 1 + LANES) {
+                equal_v += lanes(next).simd_eq(x) & ONE;
+                pairs_counted_to = at + LANES;
+            }
+            if COPY {
+                let (values, out) = (x.to_array(), &mut copy[at..at + LANES]);
+                for (o, v) in out.iter_mut().zip(values) {
+                    *o = v as f64;
+                }
+            }
         }
         for (total, lane) in totals.iter_mut().zip(sums) {
             *total += lane.to_array().iter().map(|&v| v as f64).sum::<f64>();
         }
-        for &x in tail {
-            let d = (x - shift) as f64;
-            totals[0] += d;
-            totals[1] += d * d;
-            totals[2] += d * d * d;
-            totals[3] += d * d * d * d;
-            min = min.min(x);
-            max = max.max(x);
+        equal_neighbours += equal_v.reduce_add() as usize;
+    }
+    for (i, &x) in xs.iter().enumerate().skip(body) {
+        let d = (x - shift) as f64;
+        totals[0] += d;
+        totals[1] += d * d;
+        totals[2] += d * d * d;
+        totals[3] += d * d * d * d;
+        min = min.min(x);
+        max = max.max(x);
+        if COPY {
+            copy[i] = x as f64;
         }
     }
+    equal_neighbours += (pairs_counted_to + 1..xs.len())
+        .filter(|&i| xs[i] == xs[i - 1])
+        .count();
     let fold = |v: f32x8, init: f32, f: fn(f32, f32) -> f32| v.to_array().into_iter().fold(init, f);
     min = fold(lo_v, min, f32::min);
     max = fold(hi_v, max, f32::max);
-    // Identical neighbours: each sample against the one before it.
-    let full = xs.len().saturating_sub(1) / LANES * LANES;
-    let mut equal_neighbours = xs
-        .get(1..)
-        .unwrap_or_default()
-        .chunks_exact(LANES)
-        .zip(xs.chunks_exact(LANES))
-        .map(|(a, b)| lanes(a).simd_eq(lanes(b)).to_bitmask().count_ones() as usize)
-        .sum::<usize>();
-    equal_neighbours += (full + 1..xs.len()).filter(|&i| xs[i] == xs[i - 1]).count();
     // Clipping is rare: count it only when the extremes reach the level.
     let clipped = if max.abs() >= clip || min.abs() >= clip {
         xs.iter().filter(|x| x.abs() >= clip).count()
@@ -200,6 +230,23 @@ mod tests {
         assert!((s.rms - m(2).sqrt()).abs() < 1e-6 * s.rms);
         assert!((s.skewness - m(3) / m(2).powf(1.5)).abs() < 1e-5);
         assert!((s.kurtosis - m(4) / m(2).powi(2)).abs() < 1e-5);
+    }
+
+    #[test]
+    fn the_copy_and_the_neighbour_count_hold_at_every_length() {
+        for len in 0..40 {
+            // Runs of three identical samples.
+            let xs: Vec<f32> = (0..len).map(|i| (i / 3) as f32 * 0.5 - 2.0).collect();
+            let expected = (1..len).filter(|&i| xs[i] == xs[i - 1]).count();
+            let mut copy = vec![f64::NAN; len];
+            let s = scan_and_copy(&xs, f64::INFINITY, &mut copy);
+            assert_eq!(s.equal_neighbours, expected, "len {len}");
+            assert_eq!(s, scan(&xs, f64::INFINITY), "len {len}");
+            assert!(
+                copy.iter().zip(&xs).all(|(&c, &x)| c == x as f64),
+                "len {len}"
+            );
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use realfft::num_complex::Complex;
 
 use super::fft_pool::{self, RealPlan};
-use super::scan::{Scan, scan};
+use super::scan::{Scan, scan_and_copy};
 
 /// Standard gravity, m/s^2 per g.
 pub const G0: f64 = 9.80665;
@@ -33,24 +33,23 @@ pub trait Spectrum {
         first..last.max(first)
     }
 
+    /// The sum over `range` of `power(k) * weight(k)`. Implementations may
+    /// override it with a faster loop; band levels all go through it.
+    fn weighted_power(&self, range: std::ops::Range<usize>, weight: impl Fn(usize) -> f64) -> f64 {
+        range.map(|k| self.power(k) * weight(k)).sum()
+    }
+
     /// RMS within `[lo, hi)` Hz, in the signal's unit.
     fn band_rms(&self, lo: f64, hi: f64) -> f64 {
-        self.bin_range(lo, hi)
-            .map(|k| self.power(k))
-            .sum::<f64>()
-            .sqrt()
+        self.weighted_power(self.bin_range(lo, hi), |_| 1.0).sqrt()
     }
 
     /// RMS velocity in mm/s within `[lo, hi)` Hz of an acceleration
     /// spectrum in g: each bin is integrated by dividing by 2*pi*f.
     fn velocity_rms_mm_s(&self, lo: f64, hi: f64) -> f64 {
-        let bin_hz = self.bin_hz();
-        self.bin_range(lo, hi)
-            .map(|k| {
-                let omega = std::f64::consts::TAU * k as f64 * bin_hz;
-                self.power(k) * (G0 * 1000.0 / omega).powi(2)
-            })
-            .sum::<f64>()
+        // (g0 * 1000 / (2 pi k bin_hz))^2 = c / k^2.
+        let c = (G0 * 1000.0 / (std::f64::consts::TAU * self.bin_hz())).powi(2);
+        self.weighted_power(self.bin_range(lo, hi), |k| c / (k * k) as f64)
             .sqrt()
     }
 
@@ -99,8 +98,14 @@ impl Spectrum for PowerSpectrum {
     }
 }
 
-/// The spectrum of one Hann-windowed FFT, read straight off its complex
-/// bins (nothing is copied).
+/// The spectrum of one Hann-windowed FFT, read straight off the complex
+/// bins of the plain transform (nothing is copied).
+///
+/// The periodic Hann window is `0.5 - 0.25 e^(+i2pi n/N) - 0.25 e^(-i2pi n/N)`,
+/// so the windowed transform is the three-tap convolution
+/// `0.5 X[k] - 0.25 (X[k-1] + X[k+1])` of the plain one. Applying it to the
+/// few thousand bins that features read is exact and costs far less than
+/// multiplying every one of tens of thousands of samples by the window.
 pub struct BinView<'a> {
     bins: &'a [Complex<f64>],
     n: usize,
@@ -109,9 +114,44 @@ pub struct BinView<'a> {
 }
 
 impl BinView<'_> {
-    /// The complex bins (Hann-windowed, unscaled), for the envelope.
-    pub fn complex(&self) -> &[Complex<f64>] {
-        self.bins
+    /// Bin `k` of the Hann-windowed transform (unscaled).
+    #[inline]
+    pub fn windowed(&self, k: usize) -> Complex<f64> {
+        let bins = self.bins;
+        if self.n < 2 {
+            // A one-sample Hann window is zero.
+            return Complex::default();
+        }
+        // Beyond the stored half, X[j] = conj(X[N - j]) for a real signal.
+        let previous = if k == 0 { bins[1].conj() } else { bins[k - 1] };
+        let next = if k + 1 < bins.len() {
+            bins[k + 1]
+        } else {
+            bins[self.n - k - 1].conj()
+        };
+        bins[k] * 0.5 - (previous + next) * 0.25
+    }
+
+    /// Writes bins `first..first + out.len()` of the Hann-windowed transform,
+    /// times `scale`, into `out`.
+    pub fn windowed_into(&self, first: usize, scale: f64, out: &mut [Complex<f64>]) {
+        let end = first + out.len();
+        if first >= 1 && end < self.bins.len() {
+            // Both neighbours stored for every bin: one branch-free loop.
+            let (half, quarter) = (0.5 * scale, 0.25 * scale);
+            for (o, b) in out.iter_mut().zip(self.bins[first - 1..end + 1].windows(3)) {
+                *o = b[1] * half - (b[0] + b[2]) * quarter;
+            }
+        } else {
+            for (o, k) in out.iter_mut().zip(first..) {
+                *o = self.windowed(k) * scale;
+            }
+        }
+    }
+
+    /// Length of the transformed window, in samples.
+    pub fn window_len(&self) -> usize {
+        self.n
     }
 }
 
@@ -122,10 +162,27 @@ impl Spectrum for BinView<'_> {
     fn power(&self, k: usize) -> f64 {
         // Bins other than DC and Nyquist stand for both signs.
         let one_sided = if k == 0 || 2 * k == self.n { 1.0 } else { 2.0 };
-        one_sided * self.bins[k].norm_sqr() * self.scale
+        one_sided * self.windowed(k).norm_sqr() * self.scale
     }
     fn bin_hz(&self) -> f64 {
         self.bin_hz
+    }
+    fn weighted_power(&self, range: std::ops::Range<usize>, weight: impl Fn(usize) -> f64) -> f64 {
+        if range.is_empty() {
+            return 0.0;
+        }
+        // Away from DC and the last bin, every bin has both neighbours
+        // stored and stands for both signs: one branch-free loop.
+        if range.start >= 1 && range.end < self.bins.len() {
+            let neighbourhood = &self.bins[range.start - 1..range.end + 1];
+            let sum: f64 = neighbourhood
+                .windows(3)
+                .zip(range)
+                .map(|(b, k)| (b[1] * 0.5 - (b[0] + b[2]) * 0.25).norm_sqr() * weight(k))
+                .sum();
+            return 2.0 * self.scale * sum;
+        }
+        range.map(|k| self.power(k) * weight(k)).sum()
     }
 }
 
@@ -146,11 +203,22 @@ impl Periodogram {
     }
 
     pub fn len(&self) -> usize {
-        self.plan.hann.len()
+        self.plan.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.plan.hann.is_empty()
+        self.plan.len == 0
+    }
+
+    /// The view of the transform in `output`, as [`Self::analyze`] leaves it.
+    fn view<'a>(&self, output: &'a [Complex<f64>]) -> BinView<'a> {
+        let n = self.len();
+        BinView {
+            bins: output,
+            n,
+            scale: 1.0 / (n as f64 * self.plan.hann_power),
+            bin_hz: self.sample_rate_hz / n as f64,
+        }
     }
 
     /// Transforms `xs` after removing `mean` and lets `read` look at the
@@ -161,21 +229,15 @@ impl Periodogram {
             self.len(),
             "window length differs from the FFT plan"
         );
-        let n = self.len();
         fft_pool::with_real_buffers(&self.plan, |b| {
-            for ((dst, &x), w) in b.input.iter_mut().zip(xs).zip(&self.plan.hann) {
-                *dst = (x as f64 - mean) * w;
+            for (dst, &x) in b.input.iter_mut().zip(xs) {
+                *dst = x as f64 - mean;
             }
             self.plan
                 .fft
                 .process_with_scratch(&mut b.input, &mut b.output, &mut b.scratch)
                 .expect("buffers come from the plan");
-            read(&BinView {
-                bins: &b.output,
-                n,
-                scale: 1.0 / (n as f64 * self.plan.hann_power),
-                bin_hz: self.sample_rate_hz / n as f64,
-            })
+            read(&self.view(&b.output))
         })
     }
 }
@@ -196,25 +258,13 @@ impl Periodogram {
             self.len(),
             "window length differs from the FFT plan"
         );
-        let n = self.len();
         fft_pool::with_real_buffers(&self.plan, |b| {
-            let scan = scan(xs, clip_level);
-            for ((dst, &x), w) in b.input.iter_mut().zip(xs).zip(&self.plan.hann) {
-                *dst = x as f64 * w;
-            }
+            let scan = scan_and_copy(xs, clip_level, &mut b.input);
             self.plan
                 .fft
                 .process_with_scratch(&mut b.input, &mut b.output, &mut b.scratch)
                 .expect("buffers come from the plan");
-            read(
-                &scan,
-                &BinView {
-                    bins: &b.output,
-                    n,
-                    scale: 1.0 / (n as f64 * self.plan.hann_power),
-                    bin_hz: self.sample_rate_hz / n as f64,
-                },
-            )
+            read(&scan, &self.view(&b.output))
         })
     }
 }

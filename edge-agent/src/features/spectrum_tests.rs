@@ -85,3 +85,41 @@ fn welch_keeps_the_mean_square_and_averages_segments() {
     let f = s.peak_frequency(2.5, 4.5);
     assert!((f - 3.91).abs() < 0.01, "{f}");
 }
+
+#[test]
+fn window_applied_to_the_bins_equals_the_windowed_transform() {
+    // A direct DFT of the time-windowed samples, bin by bin, for even and
+    // odd lengths (the edges use conjugate symmetry differently).
+    for n in [16usize, 17, 30, 31] {
+        let xs: Vec<f32> = (0..n)
+            .map(|i| ((i * 7919) % 23) as f32 * 0.1 - 1.0)
+            .collect();
+        Periodogram::new(n, 1.0).analyze(&xs, 0.0, |view| {
+            let mut batch = vec![Complex::default(); n / 2 + 1];
+            view.windowed_into(0, 1.0, &mut batch);
+            let mut interior = vec![Complex::default(); n / 2 - 1];
+            view.windowed_into(1, 1.0, &mut interior);
+            for k in 0..=n / 2 {
+                let direct: Complex<f64> = (0..n)
+                    .map(|i| {
+                        let w = 0.5 - 0.5 * (TAU * i as f64 / n as f64).cos();
+                        let phase = -TAU * (k * i) as f64 / n as f64;
+                        Complex::new(phase.cos(), phase.sin()) * (xs[i] as f64 * w)
+                    })
+                    .sum();
+                for (how, got) in [("bin", view.windowed(k)), ("batch", batch[k])] {
+                    assert!(
+                        (got - direct).norm() < 1e-9,
+                        "n {n} k {k} {how}: {got} vs {direct}"
+                    );
+                }
+                if (1..n / 2).contains(&k) {
+                    assert!(
+                        (interior[k - 1] - direct).norm() < 1e-9,
+                        "n {n} k {k} interior"
+                    );
+                }
+            }
+        });
+    }
+}
