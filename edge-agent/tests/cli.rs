@@ -171,3 +171,84 @@ fn a_model_failing_its_self_test_is_one_line_naming_the_folder() {
     assert!(line.contains("self-test 0 failed"), "{line}");
     assert!(line.contains("tampered-model"), "{line}");
 }
+
+#[test]
+fn a_pump_sampled_too_slowly_for_its_profile_is_refused_at_start_up() {
+    // An ADXL355 node at its top output data rate (4 kHz) cannot resolve the
+    // pump profile's 1-2.5 kHz band: the agent must say so, not score it.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "site = \"s\"\ngateway = \"g\"\n[mqtt]\nport = 1\n[[assets]]\nid = \"P-1\"\nkind = \"pump\"\nmodel = \"{}\"\nsource = {{ type = \"node\", connect = \"tcp://127.0.0.1:1\", node_id = 1, sample_rate_hz = 4000 }}\n",
+            models().join("pump-anomaly").display()
+        ),
+    )
+    .unwrap();
+    let line = failure_line(&agent(&["check", "--config", path.to_str().unwrap()]));
+    assert!(
+        line.contains("asset P-1") && line.contains("2500 Hz") && line.contains("4000 Hz"),
+        "{line}"
+    );
+}
+
+#[test]
+fn features_from_a_raw_float32_recording_match_the_analytic_sine() {
+    // Three seconds of a 0.3 g, 157 Hz sine as headerless f32le at 5120 S/s.
+    let dir = tempfile::tempdir().unwrap();
+    let (fs, freq, amp) = (5120.0, 157.0, 0.3);
+    let raw: Vec<u8> = (0..3 * 5120)
+        .flat_map(|i| {
+            let x = amp * (std::f64::consts::TAU * freq * i as f64 / fs).sin();
+            (x as f32).to_le_bytes()
+        })
+        .collect();
+    let input = dir.path().join("recording.f32");
+    std::fs::write(&input, raw).unwrap();
+    let path = config(dir.path(), &models().join("pump-anomaly"));
+    let csv = dir.path().join("features.csv");
+    let out = agent(&[
+        "features",
+        "--config",
+        path.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--format",
+        "f32le",
+        "--sample-rate",
+        "5120",
+        "--temperature-c",
+        "40",
+        "--output",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let rows: Vec<Vec<f64>> = lines
+        .map(|l| l.split(',').skip(1).map(|v| v.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), 3, "one row per one-second window: {text}");
+    let column = |name: &str| header.iter().position(|h| *h == name).unwrap() - 1;
+    let velocity = amp * 9.80665e3 / (std::f64::consts::TAU * freq) / 2f64.sqrt();
+    for row in &rows {
+        let close = |got: f64, want: f64| (got - want).abs() <= 1e-3 * want;
+        assert!(
+            close(row[column("accel_rms_g")], amp / 2f64.sqrt()),
+            "{row:?}"
+        );
+        assert!(close(row[column("velocity_rms_mm_s")], velocity), "{row:?}");
+        assert!(
+            close(row[column("band_100_500hz_rms_g")], amp / 2f64.sqrt()),
+            "{row:?}"
+        );
+        assert!(row[column("band_1000_2500hz_rms_g")] < 1e-6, "{row:?}");
+        assert_eq!(row[column("temperature_c")], 40.0);
+    }
+}
