@@ -50,6 +50,9 @@ struct Pool {
     inverse_plans: HashMap<usize, Arc<dyn Fft<f64>>>,
     real_buffers: HashMap<usize, Sets<RealBuffers>>,
     envelope_buffers: HashMap<usize, Sets<EnvelopeBuffers>>,
+    /// Threads waiting for a set: only then does giving one back wake them
+    /// (a wake-up is a system call, twice per window otherwise).
+    waiting: usize,
 }
 
 /// The idle buffer sets of one length, and how many exist.
@@ -118,16 +121,19 @@ fn take<T: Pooled>(len: usize, create: impl FnOnce() -> T) -> T {
             drop(guard);
             return create();
         }
+        guard.waiting += 1;
         guard = signal.wait(guard).unwrap_or_else(|p| p.into_inner());
+        guard.waiting -= 1;
     }
 }
 
 fn give_back<T: Pooled>(len: usize, set: T) {
     let (lock, signal) = pool_and_signal();
-    T::sets(&mut lock.lock().unwrap_or_else(|p| p.into_inner()), len)
-        .idle
-        .push(set);
-    signal.notify_all();
+    let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+    T::sets(&mut guard, len).idle.push(set);
+    if guard.waiting > 0 {
+        signal.notify_all();
+    }
 }
 
 /// The shared forward plan for `len` samples.
@@ -191,4 +197,43 @@ pub fn with_envelope_buffers<R>(
     let result = f(&mut buffers);
     give_back(size, buffers);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    #[test]
+    fn more_threads_than_sets_all_get_one_and_no_more_sets_are_made() {
+        // A length no other test uses, so the count below is this test's.
+        let len = 4099;
+        let plan = real_plan(len);
+        let threads = 4 * max_sets();
+        let (done, finished) = mpsc::channel();
+        for _ in 0..threads {
+            let (plan, done) = (plan.clone(), done.clone());
+            std::thread::spawn(move || {
+                for _ in 0..50 {
+                    with_real_buffers(&plan, |b| {
+                        b.input.fill(1.0);
+                        std::thread::yield_now();
+                    });
+                }
+                done.send(()).unwrap();
+            });
+        }
+        for i in 0..threads {
+            // A lost wake-up would leave a thread waiting for ever.
+            finished
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("only {i} of {threads} threads finished"));
+        }
+        let pool = pool();
+        let sets = &pool.real_buffers[&len];
+        assert!(sets.created <= max_sets(), "{} sets made", sets.created);
+        assert_eq!(sets.idle.len(), sets.created, "every set was given back");
+        assert_eq!(pool.waiting, 0);
+    }
 }
