@@ -16,7 +16,7 @@
 
 use serde::Deserialize;
 
-use crate::features::{Scan, longest_run, scan};
+use crate::features::{FLAT_SCREEN_RUN, Scan, longest_run, scan};
 use crate::window::Window;
 
 /// Temperature range of the precision sensor (TMP117: -55 to 150 C).
@@ -144,8 +144,9 @@ impl SensorHealth {
             .max(MIN_STUCK_RUN)
             .min(scan.len)
             .max(2);
-        // Only look for the run when enough neighbours are equal to hold one.
-        if scan.equal_neighbours + 1 >= limit {
+        // Look for the run only if the scan could not rule it out (at high
+        // rates every stuck run is long enough to flatten a whole block).
+        if limit < FLAT_SCREEN_RUN || scan.flat_blocks > 0 {
             let (run, value) = longest_run(&window.vibration);
             if run >= limit {
                 return Err(SensorFault::vibration(format!(

@@ -35,19 +35,21 @@ pub struct RealBuffers {
     pub scratch: Vec<Complex<f64>>,
 }
 
-/// Work buffers of the envelope analysis at one size.
+/// Work buffers of the envelope analysis at one size (single precision:
+/// see [`super::envelope`]).
 pub struct EnvelopeBuffers {
-    pub analytic: Vec<Complex<f64>>,
-    pub inverse_scratch: Vec<Complex<f64>>,
-    pub envelope: Vec<f64>,
-    pub spectrum: Vec<Complex<f64>>,
-    pub forward_scratch: Vec<Complex<f64>>,
+    pub analytic: Vec<Complex<f32>>,
+    pub inverse_scratch: Vec<Complex<f32>>,
+    pub envelope: Vec<f32>,
+    pub spectrum: Vec<Complex<f32>>,
+    pub forward_scratch: Vec<Complex<f32>>,
 }
 
 #[derive(Default)]
 struct Pool {
     real_plans: HashMap<usize, Arc<RealPlan>>,
-    inverse_plans: HashMap<usize, Arc<dyn Fft<f64>>>,
+    inverse_plans: HashMap<usize, Arc<dyn Fft<f32>>>,
+    forward_plans_f32: HashMap<usize, Arc<dyn RealToComplex<f32>>>,
     real_buffers: HashMap<usize, Sets<RealBuffers>>,
     envelope_buffers: HashMap<usize, Sets<EnvelopeBuffers>>,
     /// Threads waiting for a set: only then does giving one back wake them
@@ -158,12 +160,21 @@ pub fn real_plan(len: usize) -> Arc<RealPlan> {
         .clone()
 }
 
-/// The shared inverse complex plan for `len` points.
-pub fn inverse_plan(len: usize) -> Arc<dyn Fft<f64>> {
+/// The shared single-precision inverse complex plan for `len` points.
+pub fn inverse_plan_f32(len: usize) -> Arc<dyn Fft<f32>> {
     pool()
         .inverse_plans
         .entry(len)
-        .or_insert_with(|| FftPlanner::<f64>::new().plan_fft_inverse(len))
+        .or_insert_with(|| FftPlanner::<f32>::new().plan_fft_inverse(len))
+        .clone()
+}
+
+/// The shared single-precision forward real plan for `len` samples.
+pub fn real_plan_f32(len: usize) -> Arc<dyn RealToComplex<f32>> {
+    pool()
+        .forward_plans_f32
+        .entry(len)
+        .or_insert_with(|| RealFftPlanner::<f32>::new().plan_fft_forward(len))
         .clone()
 }
 
@@ -183,16 +194,16 @@ pub fn with_real_buffers<R>(plan: &RealPlan, f: impl FnOnce(&mut RealBuffers) ->
 /// Runs `f` with work buffers for an envelope analysis of size `size`.
 pub fn with_envelope_buffers<R>(
     size: usize,
-    inverse: &Arc<dyn Fft<f64>>,
-    forward: &RealPlan,
+    inverse: &Arc<dyn Fft<f32>>,
+    forward: &Arc<dyn RealToComplex<f32>>,
     f: impl FnOnce(&mut EnvelopeBuffers) -> R,
 ) -> R {
     let mut buffers = take(size, || EnvelopeBuffers {
         analytic: vec![Complex::default(); size],
         inverse_scratch: vec![Complex::default(); inverse.get_inplace_scratch_len()],
-        envelope: forward.fft.make_input_vec(),
-        spectrum: forward.fft.make_output_vec(),
-        forward_scratch: forward.fft.make_scratch_vec(),
+        envelope: forward.make_input_vec(),
+        spectrum: forward.make_output_vec(),
+        forward_scratch: forward.make_scratch_vec(),
     });
     let result = f(&mut buffers);
     give_back(size, buffers);

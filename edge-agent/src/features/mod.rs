@@ -13,6 +13,7 @@ pub mod bearing;
 mod envelope;
 mod fft_pool;
 pub mod iso;
+mod levels;
 mod scan;
 mod spectrum;
 mod stats;
@@ -22,7 +23,7 @@ use protocol::{AssetKind, IsoZone};
 pub use bearing::{BearingGeometry, DefectFrequencies};
 pub use envelope::EnvelopeSpectrum;
 pub use iso::{MachineClass, ZoneLimits};
-pub use scan::{Scan, longest_run, scan};
+pub use scan::{FLAT_SCREEN_RUN, Scan, longest_run, scan};
 pub use spectrum::{BinView, G0, Periodogram, PowerSpectrum, Spectrum, Welch};
 pub use stats::{Stats, stats};
 
@@ -326,10 +327,12 @@ impl FeatureExtractor {
                 periodogram.scan_and_analyze(xs, clip_level, |scan, spectrum| {
                     check(scan)?;
                     push_stats(&mut values, scan);
-                    let v = spectrum.velocity_rms_mm_s(*vlo, *vhi);
+                    // Velocity first, then the bands, as the profile names them.
+                    let at = values.len();
+                    values.push(0.0);
+                    let v = levels::band_levels(spectrum, bands_hz, (*vlo, *vhi), &mut values);
+                    values[at] = v;
                     velocity = Some(v);
-                    values.push(v);
-                    values.extend(bands_hz.iter().map(|&(lo, hi)| spectrum.band_rms(lo, hi)));
                     values.extend(envelope.amplitudes_at(
                         spectrum,
                         [defects.bpfo, defects.bpfi, defects.bsf, defects.ftf],

@@ -3,10 +3,14 @@
 //! At tens of kilosamples per second, every pass over a window costs about
 //! as much as a tenth of its FFT. The time-domain statistics and the sensor
 //! checks (non-finite samples, clipping, a stuck output) all need every
-//! sample once, so they share this single pass. The moments are accumulated
-//! around the first sample, which keeps them exact enough whatever the DC
-//! offset (gravity on a vertical axis), and converted to central moments at
-//! the end.
+//! sample once, so they share this single pass. (It walks the window in
+//! blocks of a kilobyte and sweeps each block twice while it sits in the L1
+//! cache, which is nearly free, to keep each sweep's accumulators in
+//! registers.) A stuck output is screened for by the blocks whose samples
+//! are all equal, which the extremes needed for the peak already show. The
+//! moments are accumulated around the first sample, which keeps them exact
+//! enough whatever the DC offset (gravity on a vertical axis), and converted
+//! to central moments at the end.
 
 use wide::f32x8;
 
@@ -21,22 +25,26 @@ pub struct Scan {
     pub non_finite: usize,
     /// Samples at or beyond the clip level in magnitude.
     pub clipped: usize,
-    /// Neighbouring samples that are identical. A stuck run of L samples
-    /// makes at least L - 1 of them, so a low count rules a run out without
-    /// looking for it (see [`longest_run`]).
-    pub equal_neighbours: usize,
+    /// Whole aligned blocks of [`BLOCK`] samples in which every sample is
+    /// the same. Any run of [`FLAT_SCREEN_RUN`] or more identical samples
+    /// covers one, so none rules such a run out without looking for it (see
+    /// [`longest_run`]).
+    pub flat_blocks: usize,
 }
 
 /// Samples summed in single precision before the block's sums are added in
 /// double precision: short enough that f32 rounding stays far below what
 /// any feature resolves, long enough to keep the vector loop busy.
-const BLOCK: usize = 256;
+pub const BLOCK: usize = 256;
 /// Lanes of the vector type: the sums are one long dependency chain per
 /// lane, so eight independent lanes let the CPU overlap them, and the
 /// explicit vector type guarantees SIMD instructions on any target.
 const LANES: usize = 8;
 
-const ONE: f32x8 = f32x8::new([1.0; LANES]);
+/// Runs of identical samples at least this long always cover a whole
+/// aligned block (one starts within `BLOCK - 1` samples of the run's start,
+/// and the last `LANES - 1` samples are outside the blocks).
+pub const FLAT_SCREEN_RUN: usize = 2 * BLOCK + LANES;
 
 fn lanes(chunk: &[f32]) -> f32x8 {
     f32x8::from(<[f32; LANES]>::try_from(chunk).expect("chunks_exact(LANES)"))
@@ -69,17 +77,11 @@ fn scan_inner<const COPY: bool>(xs: &[f32], clip_level: f64, copy: &mut [f64]) -
     let mut lo_v = f32x8::splat(f32::INFINITY);
     let mut hi_v = f32x8::splat(f32::NEG_INFINITY);
     let (mut min, mut max) = (f32::INFINITY, f32::NEG_INFINITY);
-    // Identical neighbours, counted as pairs (i - 1, i) for i in 1..len.
-    let mut equal_neighbours = 0;
-    let mut pairs_counted_to = 0;
+    let mut flat_blocks = 0;
     let body = xs.len() / LANES * LANES;
     for (b, block) in xs[..body].chunks(BLOCK).enumerate() {
         let mut sums = [f32x8::ZERO; 4];
-        // Lanes where a sample equals the next, as 1.0 or 0.0: comparing
-        // masks and adding them keeps the count in vector registers.
-        let mut equal_v = f32x8::ZERO;
-        for (c, chunk) in block.chunks_exact(LANES).enumerate() {
-            let at = b * BLOCK + c * LANES;
+        for chunk in block.chunks_exact(LANES) {
             let x = lanes(chunk);
             let d = x - shift_v;
             let d2 = d * d;
@@ -87,23 +89,37 @@ fn scan_inner<const COPY: bool>(xs: &[f32], clip_level: f64, copy: &mut [f64]) -
             sums[1] += d2;
             sums[2] += d2 * d;
             sums[3] += d2 * d2;
-            lo_v = lo_v.fast_min(x);
-            hi_v = hi_v.fast_max(x);
-            if let Some(next) = xs.get(at + 1..at + 1 + LANES) {
-                equal_v += lanes(next).simd_eq(x) & ONE;
-                pairs_counted_to = at + LANES;
-            }
-            if COPY {
-                let (values, out) = (x.to_array(), &mut copy[at..at + LANES]);
-                for (o, v) in out.iter_mut().zip(values) {
-                    *o = v as f64;
-                }
-            }
         }
         for (total, lane) in totals.iter_mut().zip(sums) {
             *total += lane.to_array().iter().map(|&v| v as f64).sum::<f64>();
         }
-        equal_neighbours += equal_v.reduce_add() as usize;
+        // The block's own extremes (equal: the block is flat) and the copy,
+        // in a second pass over it while it is in the L1 cache: in the
+        // first, the registers they need made the compiler spill the sums.
+        let mut block_lo = f32x8::splat(f32::INFINITY);
+        let mut block_hi = f32x8::splat(f32::NEG_INFINITY);
+        let copy_block: &mut [f64] = if COPY {
+            &mut copy[b * BLOCK..b * BLOCK + block.len()]
+        } else {
+            &mut []
+        };
+        let mut copy_chunks = copy_block.chunks_exact_mut(LANES);
+        for chunk in block.chunks_exact(LANES) {
+            let x = lanes(chunk);
+            block_lo = block_lo.fast_min(x);
+            block_hi = block_hi.fast_max(x);
+            if let Some(out) = copy_chunks.next() {
+                for (o, v) in out.iter_mut().zip(x.to_array()) {
+                    *o = v as f64;
+                }
+            }
+        }
+        lo_v = lo_v.fast_min(block_lo);
+        hi_v = hi_v.fast_max(block_hi);
+        let fold = |v: f32x8, f: fn(f32, f32) -> f32| v.to_array().into_iter().reduce(f);
+        if block.len() == BLOCK && fold(block_lo, f32::min) == fold(block_hi, f32::max) {
+            flat_blocks += 1;
+        }
     }
     for (i, &x) in xs.iter().enumerate().skip(body) {
         let d = (x - shift) as f64;
@@ -117,9 +133,6 @@ fn scan_inner<const COPY: bool>(xs: &[f32], clip_level: f64, copy: &mut [f64]) -
             copy[i] = x as f64;
         }
     }
-    equal_neighbours += (pairs_counted_to + 1..xs.len())
-        .filter(|&i| xs[i] == xs[i - 1])
-        .count();
     let fold = |v: f32x8, init: f32, f: fn(f32, f32) -> f32| v.to_array().into_iter().fold(init, f);
     min = fold(lo_v, min, f32::min);
     max = fold(hi_v, max, f32::max);
@@ -179,7 +192,7 @@ fn scan_inner<const COPY: bool>(xs: &[f32], clip_level: f64, copy: &mut [f64]) -
         },
         non_finite,
         clipped,
-        equal_neighbours,
+        flat_blocks,
     }
 }
 
@@ -208,7 +221,7 @@ mod tests {
     fn health_facts_are_counted_in_the_same_pass() {
         let xs = [0.1, 0.2, 0.2, 0.2, f32::NAN, 8.0, -8.5, 0.3, 0.3];
         let s = scan(&xs, 7.9);
-        assert_eq!((s.non_finite, s.clipped, s.equal_neighbours), (1, 2, 3));
+        assert_eq!((s.non_finite, s.clipped, s.flat_blocks), (1, 2, 0));
         assert_eq!(longest_run(&xs), (3, 0.2));
         assert_eq!(s.len, 9);
         // The statistics ignore the NaN.
@@ -233,19 +246,41 @@ mod tests {
     }
 
     #[test]
-    fn the_copy_and_the_neighbour_count_hold_at_every_length() {
+    fn the_copy_holds_at_every_length() {
         for len in 0..40 {
-            // Runs of three identical samples.
             let xs: Vec<f32> = (0..len).map(|i| (i / 3) as f32 * 0.5 - 2.0).collect();
-            let expected = (1..len).filter(|&i| xs[i] == xs[i - 1]).count();
             let mut copy = vec![f64::NAN; len];
             let s = scan_and_copy(&xs, f64::INFINITY, &mut copy);
-            assert_eq!(s.equal_neighbours, expected, "len {len}");
             assert_eq!(s, scan(&xs, f64::INFINITY), "len {len}");
             assert!(
                 copy.iter().zip(&xs).all(|(&c, &x)| c == x as f64),
                 "len {len}"
             );
+        }
+    }
+
+    #[test]
+    fn every_long_run_covers_a_flat_block_and_short_ones_never_do() {
+        let len = 3 * BLOCK + 5;
+        let varying = |i: usize| ((i * 7919) % 101) as f32 * 0.01;
+        for run in [BLOCK - 1, FLAT_SCREEN_RUN, FLAT_SCREEN_RUN + 37] {
+            for start in 0..=len - run {
+                let xs: Vec<f32> = (0..len)
+                    .map(|i| {
+                        if (start..start + run).contains(&i) {
+                            0.5
+                        } else {
+                            varying(i)
+                        }
+                    })
+                    .collect();
+                let flat = scan(&xs, f64::INFINITY).flat_blocks;
+                if run >= FLAT_SCREEN_RUN {
+                    assert!(flat >= 1, "run {run} at {start}");
+                } else {
+                    assert_eq!(flat, 0, "run {run} at {start}");
+                }
+            }
         }
     }
 

@@ -13,6 +13,7 @@
 use std::sync::Arc;
 
 use realfft::num_complex::Complex;
+use wide::f64x2;
 
 use super::fft_pool::{self, RealPlan};
 use super::scan::{Scan, scan_and_copy};
@@ -37,6 +38,14 @@ pub trait Spectrum {
     /// override it with a faster loop; band levels all go through it.
     fn weighted_power(&self, range: std::ops::Range<usize>, weight: impl Fn(usize) -> f64) -> f64 {
         range.map(|k| self.power(k) * weight(k)).sum()
+    }
+
+    /// Writes `power(k)` for `k` in `range` into `out` (as long as the
+    /// range). Implementations may override it with a faster loop.
+    fn powers_into(&self, range: std::ops::Range<usize>, out: &mut [f64]) {
+        for (o, k) in out.iter_mut().zip(range) {
+            *o = self.power(k);
+        }
     }
 
     /// RMS within `[lo, hi)` Hz, in the signal's unit.
@@ -133,18 +142,20 @@ impl BinView<'_> {
     }
 
     /// Writes bins `first..first + out.len()` of the Hann-windowed transform,
-    /// times `scale`, into `out`.
-    pub fn windowed_into(&self, first: usize, scale: f64, out: &mut [Complex<f64>]) {
+    /// times `scale`, into `out` (in double or single precision).
+    pub fn windowed_into<C: FromBin>(&self, first: usize, scale: f64, out: &mut [C]) {
         let end = first + out.len();
         if first >= 1 && end < self.bins.len() {
             // Both neighbours stored for every bin: one branch-free loop.
-            let (half, quarter) = (0.5 * scale, 0.25 * scale);
+            let (half, quarter) = (f64x2::splat(0.5 * scale), f64x2::splat(0.25 * scale));
             for (o, b) in out.iter_mut().zip(self.bins[first - 1..end + 1].windows(3)) {
-                *o = b[1] * half - (b[0] + b[2]) * quarter;
+                let [re, im] =
+                    (lanes(&b[1]) * half - (lanes(&b[0]) + lanes(&b[2])) * quarter).to_array();
+                *o = C::from_bin(Complex::new(re, im));
             }
         } else {
             for (o, k) in out.iter_mut().zip(first..) {
-                *o = self.windowed(k) * scale;
+                *o = C::from_bin(self.windowed(k) * scale);
             }
         }
     }
@@ -183,6 +194,44 @@ impl Spectrum for BinView<'_> {
             return 2.0 * self.scale * sum;
         }
         range.map(|k| self.power(k) * weight(k)).sum()
+    }
+    fn powers_into(&self, range: std::ops::Range<usize>, out: &mut [f64]) {
+        if range.start >= 1 && range.end < self.bins.len() {
+            let (half, quarter) = (f64x2::splat(0.5), f64x2::splat(0.25));
+            let scale = 2.0 * self.scale;
+            let neighbourhood = &self.bins[range.start - 1..range.end + 1];
+            for (o, b) in out.iter_mut().zip(neighbourhood.windows(3)) {
+                let w = lanes(&b[1]) * half - (lanes(&b[0]) + lanes(&b[2])) * quarter;
+                *o = (w * w).reduce_add() * scale;
+            }
+        } else {
+            for (o, k) in out.iter_mut().zip(range) {
+                *o = self.power(k);
+            }
+        }
+    }
+}
+
+/// A bin's real and imaginary parts as one two-lane vector.
+#[inline]
+fn lanes(z: &Complex<f64>) -> f64x2 {
+    f64x2::new([z.re, z.im])
+}
+
+/// A complex number a bin can be written as.
+pub trait FromBin {
+    fn from_bin(z: Complex<f64>) -> Self;
+}
+
+impl FromBin for Complex<f64> {
+    fn from_bin(z: Complex<f64>) -> Self {
+        z
+    }
+}
+
+impl FromBin for Complex<f32> {
+    fn from_bin(z: Complex<f64>) -> Self {
+        Complex::new(z.re as f32, z.im as f32)
     }
 }
 

@@ -95,9 +95,9 @@ fn window_applied_to_the_bins_equals_the_windowed_transform() {
             .map(|i| ((i * 7919) % 23) as f32 * 0.1 - 1.0)
             .collect();
         Periodogram::new(n, 1.0).analyze(&xs, 0.0, |view| {
-            let mut batch = vec![Complex::default(); n / 2 + 1];
+            let mut batch = vec![Complex::<f64>::default(); n / 2 + 1];
             view.windowed_into(0, 1.0, &mut batch);
-            let mut interior = vec![Complex::default(); n / 2 - 1];
+            let mut interior = vec![Complex::<f64>::default(); n / 2 - 1];
             view.windowed_into(1, 1.0, &mut interior);
             for k in 0..=n / 2 {
                 let direct: Complex<f64> = (0..n)
