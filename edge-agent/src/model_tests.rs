@@ -87,6 +87,27 @@ fn a_feature_far_from_normal_gets_the_largest_share_and_a_plausible_expectation(
 }
 
 #[test]
+fn a_kept_run_state_scores_like_a_fresh_one_whatever_came_before() {
+    let model = AnomalyModel::load_dir(&shipped("pump-anomaly")).unwrap();
+    let inputs: Vec<&Vec<f64>> = model
+        .manifest()
+        .self_test
+        .iter()
+        .map(|v| &v.input)
+        .collect();
+    // The same state, run over the vectors in turn and interleaved with
+    // failing calls, against a fresh clone (its own, new state) per call.
+    for round in 0..3 {
+        for input in &inputs {
+            assert!(model.score(&[1.0]).is_err());
+            let kept = model.score(input).unwrap();
+            let fresh = model.clone().score(input).unwrap();
+            assert_eq!(kept, fresh, "round {round}");
+        }
+    }
+}
+
+#[test]
 fn wrong_input_length_is_an_error_not_a_panic() {
     let model = AnomalyModel::load_dir(&shipped("pump-anomaly")).unwrap();
     let err = model.score(&[1.0, 2.0]).unwrap_err().to_string();
