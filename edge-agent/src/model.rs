@@ -92,27 +92,17 @@ pub enum ModelError {
 }
 
 /// A loaded, checked model, cheap to share between lanes.
+#[derive(Clone)]
 pub struct AnomalyModel {
     manifest: Arc<ModelManifest>,
     plan: Arc<TypedRunnableModel>,
     /// The folder it came from, for error messages.
     origin: PathBuf,
-    /// Run state kept from one window to the next: setting one up (a slot
+    /// Run states kept from one window to the next: setting one up (a slot
     /// per node, the constants put in place) and tearing it down cost a
-    /// tenth of running this small graph. Each clone (each asset's
-    /// pipeline) has its own.
-    state: Mutex<Option<TypedSimpleState>>,
-}
-
-impl Clone for AnomalyModel {
-    fn clone(&self) -> Self {
-        AnomalyModel {
-            manifest: self.manifest.clone(),
-            plan: self.plan.clone(),
-            origin: self.origin.clone(),
-            state: Mutex::new(None),
-        }
-    }
+    /// tenth of running this small graph. Shared by the clones (the assets
+    /// running this model), so there are only as many as run at once.
+    idle_states: Arc<Mutex<Vec<TypedSimpleState>>>,
 }
 
 impl std::fmt::Debug for AnomalyModel {
@@ -174,7 +164,7 @@ impl AnomalyModel {
             manifest: Arc::new(manifest),
             plan,
             origin: dir.to_owned(),
-            state: Mutex::new(None),
+            idle_states: Arc::default(),
         };
         model.run_self_test()?;
         Ok(model)
@@ -248,19 +238,23 @@ impl AnomalyModel {
         let input =
             ndarray::Array2::from_shape_vec((1, n), features.iter().map(|&x| x as f32).collect())
                 .map_err(|e| fail(e.to_string()))?;
-        let outputs = {
-            let mut slot = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            let state = match slot.as_mut() {
-                Some(state) => state,
-                None => slot.insert(self.plan.spawn().map_err(|e| fail(format!("{e:#}")))?),
-            };
-            let outputs = state.run(tvec!(Tensor::from(input).into()));
-            if outputs.is_err() {
-                // The next window starts from a fresh state.
-                *slot = None;
-            }
-            outputs.map_err(|e| fail(format!("{e:#}")))?
+        let state = self
+            .idle_states
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop();
+        let mut state = match state {
+            Some(state) => state,
+            None => self.plan.spawn().map_err(|e| fail(format!("{e:#}")))?,
         };
+        let outputs = state
+            .run(tvec!(Tensor::from(input).into()))
+            .map_err(|e| fail(format!("{e:#}")))?;
+        // Only a state that ran cleanly is kept for the next window.
+        self.idle_states
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(state);
         let read = |i: usize, len: usize| -> Result<Vec<f64>, ModelError> {
             let view = outputs[i]
                 .to_plain_array_view::<f32>()

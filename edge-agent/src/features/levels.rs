@@ -2,21 +2,15 @@
 //!
 //! Velocity RMS (10-1000 Hz) and the band RMS levels cover overlapping bins.
 //! Reading each level separately computes the windowed power of a bin once
-//! per level that covers it, and integrating to velocity divides every bin
-//! by its squared frequency. Here every bin's power is computed once into a
-//! buffer, each band is then a sum over a slice of it, and the velocity is a
-//! weighted sum; both sums run in four lanes at a time.
+//! per level that covers it. Here the covered bins are cut into segments at
+//! every band edge and each segment is summed once (weighted by 1/f^2 too
+//! where velocity needs it); a level is then the sum of its segments. No
+//! buffer is kept: each asset has its own scoring thread, and a per-thread
+//! buffer of a few thousand bins would cost memory on every one.
 
-use std::cell::RefCell;
 use std::ops::Range;
 
 use super::spectrum::{G0, Spectrum};
-
-thread_local! {
-    /// Bin powers of the current window, reused from window to window by the
-    /// scoring thread (a few thousand values).
-    static POWERS: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
-}
 
 /// RMS of each of `bands_hz` (appended to `levels`, in the signal's unit)
 /// and the returned velocity RMS in mm/s over `velocity_hz`, of an
@@ -33,62 +27,36 @@ pub fn band_levels<S: Spectrum>(
         .iter()
         .map(|&(lo, hi)| spectrum.bin_range(lo, hi))
         .collect();
-    let first = bands
+    let mut edges: Vec<usize> = bands
         .iter()
-        .map(|r| r.start)
-        .fold(velocity.start, usize::min);
-    let end = bands.iter().map(|r| r.end).fold(velocity.end, usize::max);
-    POWERS.with_borrow_mut(|powers| {
-        powers.clear();
-        powers.resize(end - first, 0.0);
-        spectrum.powers_into(first..end, powers);
-        let slice = |r: &Range<usize>| &powers[r.start - first..r.end - first];
-        levels.extend(bands.iter().map(|r| lane_sum(slice(r)).sqrt()));
-        // (g0 * 1000 / (2 pi k bin_hz))^2 = c / k^2.
-        let c = (G0 * 1000.0 / (std::f64::consts::TAU * spectrum.bin_hz())).powi(2);
-        (c * inverse_square_weighted_sum(slice(&velocity), velocity.start)).sqrt()
-    })
-}
-
-/// Lanes of the sums below: one chain of dependent additions would wait on
-/// each addition's latency; four independent ones overlap and vectorise.
-const LANES: usize = 4;
-
-/// `sum(p)`, in [`LANES`] independent lanes.
-fn lane_sum(p: &[f64]) -> f64 {
-    let mut lanes = [0.0f64; LANES];
-    let chunks = p.chunks_exact(LANES);
-    let tail: f64 = chunks.remainder().iter().sum();
-    for chunk in chunks {
-        for (lane, &p) in lanes.iter_mut().zip(chunk) {
-            *lane += p;
+        .chain([&velocity])
+        .flat_map(|r| [r.start, r.end])
+        .collect();
+    edges.sort_unstable();
+    edges.dedup();
+    let first = levels.len();
+    levels.resize(first + bands.len(), 0.0);
+    let mut velocity_power = 0.0;
+    for segment in edges.windows(2).map(|e| e[0]..e[1]) {
+        let covers = |r: &Range<usize>| r.start <= segment.start && segment.end <= r.end;
+        let in_velocity = covers(&velocity);
+        if !in_velocity && !bands.iter().any(covers) {
+            continue;
+        }
+        let (plain, weighted) = spectrum.power_sums(segment.clone(), in_velocity);
+        velocity_power += weighted;
+        for (level, band) in levels[first..].iter_mut().zip(&bands) {
+            if covers(band) {
+                *level += plain;
+            }
         }
     }
-    lanes.iter().sum::<f64>() + tail
-}
-
-/// `sum(p[i] / (k0 + i)^2)`, in [`LANES`] independent lanes.
-fn inverse_square_weighted_sum(p: &[f64], k0: usize) -> f64 {
-    let mut lanes = [0.0f64; LANES];
-    let chunks = p.chunks_exact(LANES);
-    let rest = chunks.remainder();
-    for (i, chunk) in chunks.enumerate() {
-        let k = (k0 + i * LANES) as f64;
-        for (j, (lane, &p)) in lanes.iter_mut().zip(chunk).enumerate() {
-            let kj = k + j as f64;
-            *lane += p / (kj * kj);
-        }
+    for level in &mut levels[first..] {
+        *level = level.sqrt();
     }
-    let k_rest = k0 + p.len() - rest.len();
-    let tail: f64 = rest
-        .iter()
-        .enumerate()
-        .map(|(j, &p)| {
-            let k = (k_rest + j) as f64;
-            p / (k * k)
-        })
-        .sum();
-    lanes.iter().sum::<f64>() + tail
+    // (g0 * 1000 / (2 pi k bin_hz))^2 = c / k^2.
+    let c = (G0 * 1000.0 / (std::f64::consts::TAU * spectrum.bin_hz())).powi(2);
+    (c * velocity_power).sqrt()
 }
 
 #[cfg(test)]

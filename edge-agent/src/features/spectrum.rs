@@ -40,12 +40,11 @@ pub trait Spectrum {
         range.map(|k| self.power(k) * weight(k)).sum()
     }
 
-    /// Writes `power(k)` for `k` in `range` into `out` (as long as the
-    /// range). Implementations may override it with a faster loop.
-    fn powers_into(&self, range: std::ops::Range<usize>, out: &mut [f64]) {
-        for (o, k) in out.iter_mut().zip(range) {
-            *o = self.power(k);
-        }
+    /// `(sum of power(k), sum of power(k) / k^2)` over `range`; the second
+    /// only if `inverse_square`, else 0. Implementations may override it
+    /// with a faster loop.
+    fn power_sums(&self, range: std::ops::Range<usize>, inverse_square: bool) -> (f64, f64) {
+        power_sums_by_bin(self, range, inverse_square)
     }
 
     /// RMS within `[lo, hi)` Hz, in the signal's unit.
@@ -86,6 +85,21 @@ pub trait Spectrum {
         };
         (k as f64 + offset) * self.bin_hz()
     }
+}
+
+/// [`Spectrum::power_sums`] bin by bin.
+fn power_sums_by_bin<S: Spectrum + ?Sized>(
+    spectrum: &S,
+    range: std::ops::Range<usize>,
+    inverse_square: bool,
+) -> (f64, f64) {
+    let plain = range.clone().map(|k| spectrum.power(k)).sum();
+    let weighted = if inverse_square {
+        range.map(|k| spectrum.power(k) / (k * k) as f64).sum()
+    } else {
+        0.0
+    };
+    (plain, weighted)
 }
 
 /// An owned power spectrum (a Welch average).
@@ -195,20 +209,46 @@ impl Spectrum for BinView<'_> {
         }
         range.map(|k| self.power(k) * weight(k)).sum()
     }
-    fn powers_into(&self, range: std::ops::Range<usize>, out: &mut [f64]) {
-        if range.start >= 1 && range.end < self.bins.len() {
-            let (half, quarter) = (f64x2::splat(0.5), f64x2::splat(0.25));
-            let scale = 2.0 * self.scale;
-            let neighbourhood = &self.bins[range.start - 1..range.end + 1];
-            for (o, b) in out.iter_mut().zip(neighbourhood.windows(3)) {
-                let w = lanes(&b[1]) * half - (lanes(&b[0]) + lanes(&b[2])) * quarter;
-                *o = (w * w).reduce_add() * scale;
+    fn power_sums(&self, range: std::ops::Range<usize>, inverse_square: bool) -> (f64, f64) {
+        if range.is_empty() || range.start < 1 || range.end >= self.bins.len() {
+            return power_sums_by_bin(self, range, inverse_square);
+        }
+        // Every bin has both neighbours stored and stands for both signs.
+        // Bins are taken two at a time, real parts in one two-lane vector
+        // and imaginary parts in another, so that the stencil, the squares,
+        // the sums and the 1/k^2 weights each take one vector operation per
+        // pair of bins.
+        let neighbourhood = &self.bins[range.start - 1..range.end + 1];
+        let (half, quarter) = (f64x2::splat(0.5), f64x2::splat(0.25));
+        let (mut plain, mut weighted) = (f64x2::ZERO, f64x2::ZERO);
+        let mut k = range.start as f64;
+        for b in neighbourhood.windows(4).step_by(2).take(range.len() / 2) {
+            let re = |i: usize| f64x2::new([b[i].re, b[i + 1].re]);
+            let im = |i: usize| f64x2::new([b[i].im, b[i + 1].im]);
+            let w_re = re(1) * half - (re(0) + re(2)) * quarter;
+            let w_im = im(1) * half - (im(0) + im(2)) * quarter;
+            let power = w_re * w_re + w_im * w_im;
+            plain += power;
+            if inverse_square {
+                let ks = f64x2::new([k, k + 1.0]);
+                weighted += power / (ks * ks);
             }
-        } else {
-            for (o, k) in out.iter_mut().zip(range) {
-                *o = self.power(k);
+            k += 2.0;
+        }
+        let (mut plain, mut weighted) = (plain.reduce_add(), weighted.reduce_add());
+        if range.len() % 2 == 1 {
+            // The last bin of an odd count, on its own.
+            let last = range.end - 1;
+            let b = &self.bins[last - 1..last + 2];
+            let w = lanes(&b[1]) * half - (lanes(&b[0]) + lanes(&b[2])) * quarter;
+            let power = (w * w).reduce_add();
+            plain += power;
+            if inverse_square {
+                weighted += power / (last * last) as f64;
             }
         }
+        let scale = 2.0 * self.scale;
+        (plain * scale, weighted * scale)
     }
 }
 
