@@ -13,6 +13,8 @@
 //! holds, the heartbeat stops, and the link publishes what is queued, says
 //! goodbye and disconnects.
 
+use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -111,12 +113,22 @@ impl PreparedAsset {
 }
 
 /// Loads every asset's model from its configured folder and opens its source.
+/// A folder that several assets name is loaded once and shared (the plan,
+/// and the run states, of which there are only as many as run at once).
 pub fn prepare(config: &AgentConfig) -> Result<Vec<PreparedAsset>, AgentError> {
+    let mut loaded: HashMap<&Path, AnomalyModel> = HashMap::new();
     config
         .assets
         .iter()
         .map(|asset| {
-            let model = AnomalyModel::load_dir(&asset.model)?;
+            let model = match loaded.get(asset.model.as_path()) {
+                Some(model) => model.clone(),
+                None => {
+                    let model = AnomalyModel::load_dir(&asset.model)?;
+                    loaded.insert(&asset.model, model.clone());
+                    model
+                }
+            };
             PreparedAsset::new(config, asset, model)
         })
         .collect()

@@ -101,8 +101,17 @@ pub struct AnomalyModel {
     /// Run states kept from one window to the next: setting one up (a slot
     /// per node, the constants put in place) and tearing it down cost a
     /// tenth of running this small graph. Shared by the clones (the assets
-    /// running this model), so there are only as many as run at once.
+    /// the agent runs this model for, see `agent::prepare`), so there are
+    /// only as many as run at once. Only for graphs whose operators keep no
+    /// state between runs (tract clears every computed value); a graph with
+    /// stateful operators (recurrent ones) gets a fresh state per window,
+    /// see `reuse_states`. (tract keeps a matrix
+    /// product's small scratch per thread and state, so a state that moves
+    /// between scoring threads leaves one on each; bounded by threads times
+    /// states.)
     idle_states: Arc<Mutex<Vec<TypedSimpleState>>>,
+    /// Whether no operator of the graph keeps state between runs.
+    reuse_states: bool,
 }
 
 impl std::fmt::Debug for AnomalyModel {
@@ -160,11 +169,18 @@ impl AnomalyModel {
                 ),
             });
         }
+        let reuse_states = plan
+            .spawn()
+            .map_err(onnx_err)?
+            .op_states
+            .iter()
+            .all(Option::is_none);
         let model = AnomalyModel {
             manifest: Arc::new(manifest),
             plan,
             origin: dir.to_owned(),
             idle_states: Arc::default(),
+            reuse_states,
         };
         model.run_self_test()?;
         Ok(model)
@@ -251,10 +267,12 @@ impl AnomalyModel {
             .run(tvec!(Tensor::from(input).into()))
             .map_err(|e| fail(format!("{e:#}")))?;
         // Only a state that ran cleanly is kept for the next window.
-        self.idle_states
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(state);
+        if self.reuse_states {
+            self.idle_states
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(state);
+        }
         let read = |i: usize, len: usize| -> Result<Vec<f64>, ModelError> {
             let view = outputs[i]
                 .to_plain_array_view::<f32>()

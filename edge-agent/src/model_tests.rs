@@ -96,7 +96,7 @@ fn a_kept_run_state_scores_like_a_fresh_one_whatever_came_before() {
         .map(|v| v.input.clone())
         .collect();
     // The kept states, run over the vectors in turn from two clones and
-    // interleaved with failing calls, against a newly loaded model (a new
+    // interleaved with refused calls, against a newly loaded model (a new
     // state) per call.
     let other = model.clone();
     for round in 0..2 {
@@ -110,6 +110,10 @@ fn a_kept_run_state_scores_like_a_fresh_one_whatever_came_before() {
             assert_eq!(other.score(input).unwrap(), fresh, "round {round}");
         }
     }
+    // The shipped graph keeps no state between runs, so its states are
+    // pooled; one thread scoring needs only one.
+    assert!(model.reuse_states);
+    assert_eq!(model.idle_states.lock().unwrap().len(), 1);
 }
 
 #[test]

@@ -178,17 +178,45 @@ pub fn real_plan_f32(len: usize) -> Arc<dyn RealToComplex<f32>> {
         .clone()
 }
 
+/// A borrowed buffer set, given back when dropped: also when the code using
+/// it panics, or the set would be lost and, once every set was, the other
+/// channels of that length would wait for ever.
+struct Lease<T: Pooled> {
+    len: usize,
+    set: Option<T>,
+}
+
+impl<T: Pooled> Lease<T> {
+    fn take(len: usize, create: impl FnOnce() -> T) -> Self {
+        Lease {
+            len,
+            set: Some(take(len, create)),
+        }
+    }
+
+    fn set(&mut self) -> &mut T {
+        self.set
+            .as_mut()
+            .expect("a lease holds its set until dropped")
+    }
+}
+
+impl<T: Pooled> Drop for Lease<T> {
+    fn drop(&mut self) {
+        if let Some(set) = self.set.take() {
+            give_back(self.len, set);
+        }
+    }
+}
+
 /// Runs `f` with work buffers for a forward FFT of `plan`'s length.
 pub fn with_real_buffers<R>(plan: &RealPlan, f: impl FnOnce(&mut RealBuffers) -> R) -> R {
-    let len = plan.len;
-    let mut buffers = take(len, || RealBuffers {
+    let mut lease = Lease::take(plan.len, || RealBuffers {
         input: plan.fft.make_input_vec(),
         output: plan.fft.make_output_vec(),
         scratch: plan.fft.make_scratch_vec(),
     });
-    let result = f(&mut buffers);
-    give_back(len, buffers);
-    result
+    f(lease.set())
 }
 
 /// Runs `f` with work buffers for an envelope analysis of size `size`.
@@ -198,16 +226,14 @@ pub fn with_envelope_buffers<R>(
     forward: &Arc<dyn RealToComplex<f32>>,
     f: impl FnOnce(&mut EnvelopeBuffers) -> R,
 ) -> R {
-    let mut buffers = take(size, || EnvelopeBuffers {
+    let mut lease = Lease::take(size, || EnvelopeBuffers {
         analytic: vec![Complex::default(); size],
         inverse_scratch: vec![Complex::default(); inverse.get_inplace_scratch_len()],
         envelope: forward.make_input_vec(),
         spectrum: forward.make_output_vec(),
         forward_scratch: forward.make_scratch_vec(),
     });
-    let result = f(&mut buffers);
-    give_back(size, buffers);
-    result
+    f(lease.set())
 }
 
 #[cfg(test)]
@@ -246,5 +272,32 @@ mod tests {
         assert!(sets.created <= max_sets(), "{} sets made", sets.created);
         assert_eq!(sets.idle.len(), sets.created, "every set was given back");
         assert_eq!(pool.waiting, 0);
+    }
+
+    #[test]
+    fn a_panic_while_holding_a_set_gives_it_back() {
+        let len = 4111;
+        let plan = real_plan(len);
+        for _ in 0..max_sets() + 1 {
+            let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                with_real_buffers(&plan, |_| panic!("a feature failed"))
+            }));
+            assert!(caught.is_err());
+        }
+        // Had the sets been lost, this would wait for ever.
+        let (done, finished) = mpsc::channel();
+        let plan2 = plan.clone();
+        std::thread::spawn(move || {
+            with_real_buffers(&plan2, |b| b.input.len());
+            done.send(()).unwrap();
+        });
+        finished
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a set is available after the panics");
+        let pool = pool();
+        assert_eq!(
+            pool.real_buffers[&len].idle.len(),
+            pool.real_buffers[&len].created
+        );
     }
 }
