@@ -29,6 +29,15 @@ fn config(dir: &Path, model: &Path) -> PathBuf {
     path
 }
 
+/// Fails the test with the run's stderr unless it succeeded.
+fn assert_succeeded(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The single stderr line of a failed run.
 fn failure_line(out: &Output) -> String {
     assert!(!out.status.success(), "expected failure");
@@ -95,11 +104,7 @@ fn check_accepts_a_good_config_and_loads_its_models() {
     let dir = tempfile::tempdir().unwrap();
     let path = config(dir.path(), &models().join("pump-anomaly"));
     let out = agent(&["check", "--config", path.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("ok, gateway g at site s, 1 asset(s)"),
@@ -121,11 +126,7 @@ fn features_export_writes_the_profile_header_and_one_row_per_window() {
         "--output",
         csv.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     let text = std::fs::read_to_string(&csv).unwrap();
     let mut lines = text.lines();
     assert_eq!(
@@ -144,11 +145,7 @@ fn features_export_writes_the_profile_header_and_one_row_per_window() {
 fn the_example_config_is_valid_and_its_models_load() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/pump-station.toml");
     let out = agent(&["check", "--config", example.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
 }
 
 #[test]
@@ -223,11 +220,7 @@ fn features_from_a_raw_float32_recording_match_the_analytic_sine() {
         "--output",
         csv.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     let text = std::fs::read_to_string(&csv).unwrap();
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();

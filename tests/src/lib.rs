@@ -189,6 +189,47 @@ pub fn wait_until<T>(
     panic!("timed out after {timeout:?} waiting for {what}; last: {last}");
 }
 
+/// Starts the embedded broker (`central-hub broker`) on 127.0.0.1:`mqtt`.
+pub fn start_broker(mqtt: u16, log_dir: &Path) -> Process {
+    Process::start(
+        "broker",
+        &bin("central-hub"),
+        &["broker", "--listen", &format!("127.0.0.1:{mqtt}")],
+        log_dir,
+    )
+}
+
+/// Starts `central-hub serve` against the broker on `mqtt`, its API on
+/// `http`, its database in `data_dir`, logging as `name`.
+pub fn start_hub(name: &str, mqtt: u16, http: u16, data_dir: &Path, log_dir: &Path) -> Process {
+    Process::start(
+        name,
+        &bin("central-hub"),
+        &[
+            "serve",
+            "--mqtt",
+            &format!("127.0.0.1:{mqtt}"),
+            "--http",
+            &format!("127.0.0.1:{http}"),
+            "--data-dir",
+            data_dir.to_str().expect("a UTF-8 path"),
+        ],
+        log_dir,
+    )
+}
+
+/// Waits until the hub whose API is at `api` reports a broker connection.
+pub fn wait_hub_connected(api: &str) {
+    wait_until(
+        "hub connected to the broker",
+        Duration::from_secs(30),
+        || {
+            let h = get_json(&format!("{api}/healthz"))?;
+            Ok((h["broker_connected"] == true).then_some(()))
+        },
+    );
+}
+
 /// GET a JSON document.
 pub fn get_json(url: &str) -> Result<serde_json::Value, String> {
     ureq::get(url)

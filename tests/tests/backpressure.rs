@@ -9,7 +9,10 @@ use std::time::Duration;
 use edge_agent::features::AssetAnalysis;
 use edge_agent::source::{SimConfig, SourceConfig, SourcePoll};
 use protocol::AssetKind;
-use system_tests::{Process, bin, free_port, get_json, repo_root, wait_until};
+use system_tests::{
+    Process, bin, free_port, get_json, repo_root, start_broker, start_hub, wait_hub_connected,
+    wait_until,
+};
 
 #[test]
 fn dropped_windows_are_counted_and_reported_in_the_heartbeat() {
@@ -39,35 +42,9 @@ fn dropped_windows_are_counted_and_reported_in_the_heartbeat() {
 
     let (mqtt, http) = (free_port(), free_port());
     let api = format!("http://127.0.0.1:{http}");
-    let _broker = Process::start(
-        "broker",
-        &bin("central-hub"),
-        &["broker", "--listen", &format!("127.0.0.1:{mqtt}")],
-        logs,
-    );
-    let hub_dir = dir.path().join("hub");
-    let _hub = Process::start(
-        "hub",
-        &bin("central-hub"),
-        &[
-            "serve",
-            "--mqtt",
-            &format!("127.0.0.1:{mqtt}"),
-            "--http",
-            &format!("127.0.0.1:{http}"),
-            "--data-dir",
-            hub_dir.to_str().unwrap(),
-        ],
-        logs,
-    );
-    wait_until(
-        "hub connected to the broker",
-        Duration::from_secs(30),
-        || {
-            let h = get_json(&format!("{api}/healthz"))?;
-            Ok((h["broker_connected"] == true).then_some(()))
-        },
-    );
+    let _broker = start_broker(mqtt, logs);
+    let _hub = start_hub("hub", mqtt, http, &dir.path().join("hub"), logs);
+    wait_hub_connected(&api);
     let config = dir.path().join("gateway.toml");
     std::fs::write(
         &config,

@@ -13,7 +13,10 @@ use std::time::Duration;
 
 use rumqttc::{Client, MqttOptions, QoS};
 use serde_json::Value;
-use system_tests::{Process, bin, free_port, get_json, repo_root, wait_until};
+use system_tests::{
+    Process, bin, free_port, get_json, repo_root, start_broker, start_hub, wait_hub_connected,
+    wait_until,
+};
 
 fn agent_config(mqtt_port: u16) -> String {
     let models = repo_root().join("models");
@@ -51,25 +54,10 @@ fn faulty_pump_becomes_a_work_order_healthy_pump_does_not() {
     let dir = tempfile::tempdir().unwrap();
     let logs = dir.path();
     let (mqtt, http) = (free_port(), free_port());
-    let mqtt_addr = format!("127.0.0.1:{mqtt}");
     let api = format!("http://127.0.0.1:{http}");
     let hub_dir = dir.path().join("hub-data");
-    let hub_args = [
-        "serve",
-        "--mqtt",
-        &mqtt_addr,
-        "--http",
-        &format!("127.0.0.1:{http}"),
-        "--data-dir",
-        hub_dir.to_str().unwrap(),
-    ];
 
-    let _broker = Process::start(
-        "broker",
-        &bin("central-hub"),
-        &["broker", "--listen", &mqtt_addr],
-        logs,
-    );
+    let _broker = start_broker(mqtt, logs);
     let config = dir.path().join("gateway.toml");
     std::fs::write(&config, agent_config(mqtt)).unwrap();
     let mut agent = Process::start(
@@ -85,15 +73,8 @@ fn faulty_pump_becomes_a_work_order_healthy_pump_does_not() {
         || Ok(agent.log().contains("connected to broker").then_some(())),
     );
 
-    let mut hub = Process::start("hub", &bin("central-hub"), &hub_args, logs);
-    wait_until(
-        "hub connected to the broker",
-        Duration::from_secs(30),
-        || {
-            let h = get_json(&format!("{api}/healthz"))?;
-            Ok((h["broker_connected"] == true).then_some(()))
-        },
-    );
+    let mut hub = start_hub("hub", mqtt, http, &hub_dir, logs);
+    wait_hub_connected(&api);
 
     // The faulty pump's work order, through the API.
     let order = wait_until("a work order for P-2", Duration::from_secs(120), || {
@@ -231,7 +212,7 @@ fn faulty_pump_becomes_a_work_order_healthy_pump_does_not() {
     hub.kill();
     let late = alarm_event("late-alarm-1", "P-9");
     publish_raw(mqtt, &late.topic, &late.payload);
-    let _hub = Process::start("hub-restarted", &bin("central-hub"), &hub_args, logs);
+    let _hub = start_hub("hub-restarted", mqtt, http, &hub_dir, logs);
     let orders = wait_until(
         "the alarm published while the hub was down",
         Duration::from_secs(30),

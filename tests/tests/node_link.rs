@@ -9,7 +9,9 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use system_tests::{Process, bin, free_port, get_json, repo_root, wait_until};
+use system_tests::{
+    Process, bin, free_port, get_json, repo_root, start_broker, start_hub, wait_until,
+};
 
 #[test]
 fn a_faulty_pump_on_a_sensor_node_becomes_a_work_order() {
@@ -17,27 +19,8 @@ fn a_faulty_pump_on_a_sensor_node_becomes_a_work_order() {
     let logs = dir.path();
     let (mqtt, http, node) = (free_port(), free_port(), free_port());
     let api = format!("http://127.0.0.1:{http}");
-    let _broker = Process::start(
-        "broker",
-        &bin("central-hub"),
-        &["broker", "--listen", &format!("127.0.0.1:{mqtt}")],
-        logs,
-    );
-    let hub_dir = dir.path().join("hub");
-    let _hub = Process::start(
-        "hub",
-        &bin("central-hub"),
-        &[
-            "serve",
-            "--mqtt",
-            &format!("127.0.0.1:{mqtt}"),
-            "--http",
-            &format!("127.0.0.1:{http}"),
-            "--data-dir",
-            hub_dir.to_str().unwrap(),
-        ],
-        logs,
-    );
+    let _broker = start_broker(mqtt, logs);
+    let _hub = start_hub("hub", mqtt, http, &dir.path().join("hub"), logs);
     let node_sim = Process::start(
         "node-sim",
         &bin("edge-agent"),
