@@ -10,7 +10,7 @@
 
 use std::ops::Range;
 
-use super::spectrum::{G0, Spectrum};
+use super::spectrum::{Spectrum, velocity_scale};
 
 /// RMS of each of `bands_hz` (appended to `levels`, in the signal's unit)
 /// and the returned velocity RMS in mm/s over `velocity_hz`, of an
@@ -54,9 +54,7 @@ pub fn band_levels<S: Spectrum>(
     for level in &mut levels[first..] {
         *level = level.sqrt();
     }
-    // (g0 * 1000 / (2 pi k bin_hz))^2 = c / k^2.
-    let c = (G0 * 1000.0 / (std::f64::consts::TAU * spectrum.bin_hz())).powi(2);
-    (c * velocity_power).sqrt()
+    (velocity_scale(spectrum.bin_hz()) * velocity_power).sqrt()
 }
 
 #[cfg(test)]

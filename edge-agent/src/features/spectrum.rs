@@ -34,31 +34,23 @@ pub trait Spectrum {
         first..last.max(first)
     }
 
-    /// The sum over `range` of `power(k) * weight(k)`. Implementations may
-    /// override it with a faster loop; band levels all go through it.
-    fn weighted_power(&self, range: std::ops::Range<usize>, weight: impl Fn(usize) -> f64) -> f64 {
-        range.map(|k| self.power(k) * weight(k)).sum()
-    }
-
     /// `(sum of power(k), sum of power(k) / k^2)` over `range`; the second
     /// only if `inverse_square`, else 0. Implementations may override it
-    /// with a faster loop.
+    /// with a faster loop; band and velocity levels all go through it.
     fn power_sums(&self, range: std::ops::Range<usize>, inverse_square: bool) -> (f64, f64) {
         power_sums_by_bin(self, range, inverse_square)
     }
 
     /// RMS within `[lo, hi)` Hz, in the signal's unit.
     fn band_rms(&self, lo: f64, hi: f64) -> f64 {
-        self.weighted_power(self.bin_range(lo, hi), |_| 1.0).sqrt()
+        self.power_sums(self.bin_range(lo, hi), false).0.sqrt()
     }
 
     /// RMS velocity in mm/s within `[lo, hi)` Hz of an acceleration
     /// spectrum in g: each bin is integrated by dividing by 2*pi*f.
     fn velocity_rms_mm_s(&self, lo: f64, hi: f64) -> f64 {
-        // (g0 * 1000 / (2 pi k bin_hz))^2 = c / k^2.
-        let c = (G0 * 1000.0 / (std::f64::consts::TAU * self.bin_hz())).powi(2);
-        self.weighted_power(self.bin_range(lo, hi), |k| c / (k * k) as f64)
-            .sqrt()
+        let weighted = self.power_sums(self.bin_range(lo, hi), true).1;
+        (velocity_scale(self.bin_hz()) * weighted).sqrt()
     }
 
     /// Frequency of the strongest line within `[lo, hi)` Hz, refined between
@@ -85,6 +77,13 @@ pub trait Spectrum {
         };
         (k as f64 + offset) * self.bin_hz()
     }
+}
+
+/// `c` such that `c * power(k) / k^2` is bin `k`'s mean square velocity in
+/// (mm/s)^2, for an acceleration spectrum in g with bins `bin_hz` wide:
+/// each bin is integrated by dividing by 2*pi*f, f = k * bin_hz.
+pub fn velocity_scale(bin_hz: f64) -> f64 {
+    (G0 * 1000.0 / (std::f64::consts::TAU * bin_hz)).powi(2)
 }
 
 /// [`Spectrum::power_sums`] bin by bin.
@@ -191,23 +190,6 @@ impl Spectrum for BinView<'_> {
     }
     fn bin_hz(&self) -> f64 {
         self.bin_hz
-    }
-    fn weighted_power(&self, range: std::ops::Range<usize>, weight: impl Fn(usize) -> f64) -> f64 {
-        if range.is_empty() {
-            return 0.0;
-        }
-        // Away from DC and the last bin, every bin has both neighbours
-        // stored and stands for both signs: one branch-free loop.
-        if range.start >= 1 && range.end < self.bins.len() {
-            let neighbourhood = &self.bins[range.start - 1..range.end + 1];
-            let sum: f64 = neighbourhood
-                .windows(3)
-                .zip(range)
-                .map(|(b, k)| (b[1] * 0.5 - (b[0] + b[2]) * 0.25).norm_sqr() * weight(k))
-                .sum();
-            return 2.0 * self.scale * sum;
-        }
-        range.map(|k| self.power(k) * weight(k)).sum()
     }
     fn power_sums(&self, range: std::ops::Range<usize>, inverse_square: bool) -> (f64, f64) {
         if range.is_empty() || range.start < 1 || range.end >= self.bins.len() {
