@@ -39,15 +39,8 @@ fn default_separator() -> char {
 
 impl CsvReplayConfig {
     pub(crate) fn validate(&self) -> Result<(), String> {
-        if !(self.sample_rate_hz.is_finite() && self.sample_rate_hz > 0.0) {
-            return Err(format!(
-                "source.sample_rate_hz = {} must be > 0",
-                self.sample_rate_hz
-            ));
-        }
-        if !(self.speed.is_finite() && self.speed >= 0.0) {
-            return Err(format!("source.speed = {} must be >= 0", self.speed));
-        }
+        super::check_sample_rate(self.sample_rate_hz)?;
+        super::check_speed(self.speed)?;
         Ok(())
     }
 }

@@ -264,11 +264,27 @@ impl SourceConfig {
     }
 }
 
+/// A source's `sample_rate_hz` must be a positive number.
+fn check_sample_rate(rate: f64) -> Result<(), String> {
+    if rate.is_finite() && rate > 0.0 {
+        Ok(())
+    } else {
+        Err(format!("source.sample_rate_hz = {rate} must be > 0"))
+    }
+}
+
+/// A replay's or simulator's `speed` must be a number >= 0.
+fn check_speed(speed: f64) -> Result<(), String> {
+    if speed.is_finite() && speed >= 0.0 {
+        Ok(())
+    } else {
+        Err(format!("source.speed = {speed} must be >= 0"))
+    }
+}
+
 impl SimConfig {
     fn validate(&self, kind: AssetKind) -> Result<(), String> {
-        if !(self.speed.is_finite() && self.speed >= 0.0) {
-            return Err(format!("source.speed = {} must be >= 0", self.speed));
-        }
+        check_speed(self.speed)?;
         let min_rate = match kind {
             AssetKind::Pump => pump_sim::PUMP_SAMPLE_RATE_HZ,
             AssetKind::Bridge => 50.0,

@@ -91,12 +91,7 @@ impl NodeLinkConfig {
 
     pub(crate) fn validate(&self) -> Result<(), String> {
         self.endpoint()?;
-        if !(self.sample_rate_hz.is_finite() && self.sample_rate_hz > 0.0) {
-            return Err(format!(
-                "source.sample_rate_hz = {} must be > 0",
-                self.sample_rate_hz
-            ));
-        }
+        super::check_sample_rate(self.sample_rate_hz)?;
         if self.vibration_channel_id == self.temperature_channel_id {
             return Err(
                 "source.vibration_channel_id and temperature_channel_id must differ".into(),

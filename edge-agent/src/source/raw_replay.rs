@@ -45,12 +45,7 @@ fn unit() -> f64 {
 
 impl RawReplayConfig {
     pub(crate) fn validate(&self) -> Result<(), String> {
-        if !(self.sample_rate_hz.is_finite() && self.sample_rate_hz > 0.0) {
-            return Err(format!(
-                "source.sample_rate_hz = {} must be > 0",
-                self.sample_rate_hz
-            ));
-        }
+        super::check_sample_rate(self.sample_rate_hz)?;
         if self.channels == 0 || self.channel >= self.channels {
             return Err(format!(
                 "source.channel = {} must be below source.channels = {}",
@@ -63,9 +58,7 @@ impl RawReplayConfig {
                 self.scale
             ));
         }
-        if !(self.speed.is_finite() && self.speed >= 0.0) {
-            return Err(format!("source.speed = {} must be >= 0", self.speed));
-        }
+        super::check_speed(self.speed)?;
         Ok(())
     }
 }
