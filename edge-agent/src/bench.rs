@@ -12,10 +12,14 @@
 //!    checks, every feature (statistics, velocity, bands, envelope at the
 //!    bearing defect frequencies), the ONNX model and the detector.
 //!
-//! The two timing loops alternate in rounds and each keeps its best round,
-//! so load from elsewhere on a shared machine does not bias the ratio. A
-//! channel yields one window per second, so channels per core is one
-//! second divided by the time per window. The last line,
+//! The two timing loops alternate in short rounds (one pass over the
+//! windows each, about a millisecond) and each keeps its best round: on a
+//! shared machine, load from elsewhere only ever adds time, and with
+//! hundreds of rounds each loop gets some that ran undisturbed, so the best
+//! rounds compare the two loops' own costs. The median of the rounds, paired
+//! in time, is reported beside it to show how noisy the run was. A channel
+//! yields one window per second, so channels per core is one second divided
+//! by the time per window. The last line,
 //! `channels_per_core=N full_vs_fft=R rss_mb=M`, is meant for comparing runs.
 
 use std::path::PathBuf;
@@ -29,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::agent::{Lanes, PreparedAsset};
 use crate::config::AgentConfig;
-use crate::features::{AssetAnalysis, FeatureProfile};
+use crate::features::{AssetAnalysis, FeatureProfile, fft_pool};
 use crate::model::AnomalyModel;
 use crate::pipeline::{AssetPipeline, AssetSetup};
 use crate::source::{Block, SimConfig, SourceConfig, SourcePoll};
@@ -52,8 +56,13 @@ pub struct BenchOptions {
 /// The figures, as measured.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BenchReport {
+    /// Best round of each loop.
     pub fft_us_per_window: f64,
     pub full_us_per_window: f64,
+    /// Median over the rounds of full / FFT, each pair run back to back.
+    pub median_full_vs_fft: f64,
+    /// Rounds of each loop.
+    pub rounds: usize,
     pub rss_mb: f64,
     pub peak_rss_mb: f64,
     pub rss_channels: usize,
@@ -83,21 +92,32 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport> {
     let (rss_mb, peak_rss_mb, scored, dropped) = measure_rss(options, &model)?;
     let blocks = simulated_blocks(options.sample_rate_hz, options.windows)?;
     let windows = cut_windows(&blocks, options.sample_rate_hz);
-    // Alternate the two loops and keep each one's best round, so that a
-    // neighbour's load on a shared machine biases neither.
     eprintln!(
-        "bare FFT and full pipeline over the same {} windows, {ROUNDS} alternating rounds ...",
-        windows.len()
+        "bare FFT and full pipeline over the same {} windows, alternating passes for {} s ...",
+        windows.len(),
+        2.0 * options.min_seconds
     );
-    let round_seconds = options.min_seconds / ROUNDS as f64;
-    let (mut fft_us, mut full_us) = (f64::INFINITY, f64::INFINITY);
-    for _ in 0..ROUNDS {
-        fft_us = fft_us.min(time_bare_fft(&windows, round_seconds));
-        full_us = full_us.min(time_full_pipeline(&blocks, options, &model, round_seconds)?);
+    let mut bare_fft = BareFft::new(&windows);
+    let mut full = FullPipeline::new(&blocks, options, &model)?;
+    // Warm up: plans, buffers, caches.
+    bare_fft.pass();
+    full.pass();
+    let (mut fft_rounds, mut full_rounds) = (Vec::new(), Vec::new());
+    let started = Instant::now();
+    while started.elapsed().as_secs_f64() < 2.0 * options.min_seconds {
+        fft_rounds.push(time_pass(|| bare_fft.pass()));
+        full_rounds.push(time_pass(|| full.pass()));
     }
+    let paired: Vec<f64> = full_rounds
+        .iter()
+        .zip(&fft_rounds)
+        .map(|(full, fft)| full / fft)
+        .collect();
     Ok(BenchReport {
-        fft_us_per_window: fft_us,
-        full_us_per_window: full_us,
+        fft_us_per_window: fft_rounds.iter().copied().fold(f64::INFINITY, f64::min),
+        full_us_per_window: full_rounds.iter().copied().fold(f64::INFINITY, f64::min),
+        median_full_vs_fft: median(paired),
+        rounds: fft_rounds.len(),
         rss_mb,
         peak_rss_mb,
         rss_channels: options.rss_channels,
@@ -139,79 +159,97 @@ fn cut_windows(blocks: &[Block], sample_rate_hz: f64) -> Vec<Window> {
         .collect()
 }
 
-/// Microseconds per forward real FFT of a window, input copy included.
-fn time_bare_fft(windows: &[Window], min_seconds: f64) -> f64 {
-    let n = windows[0].vibration.len();
-    let fft = realfft::RealFftPlanner::<f64>::new().plan_fft_forward(n);
-    let (mut input, mut output, mut scratch) = (
-        fft.make_input_vec(),
-        fft.make_output_vec(),
-        fft.make_scratch_vec(),
-    );
-    let mut sink = 0.0;
-    let (count, elapsed) = repeat(min_seconds, || {
-        for w in windows {
-            for (dst, &x) in input.iter_mut().zip(&w.vibration) {
-                *dst = x as f64;
-            }
-            fft.process_with_scratch(&mut input, &mut output, &mut scratch)
-                .expect("buffers come from the plan");
-            sink += output[1].re;
-        }
-        windows.len()
-    });
-    std::hint::black_box(sink);
-    elapsed.as_secs_f64() * 1e6 / count as f64
+/// Microseconds per window of one call to `pass` (which returns the
+/// windows it handled).
+fn time_pass(pass: impl FnOnce() -> usize) -> f64 {
+    let started = Instant::now();
+    let windows = pass();
+    started.elapsed().as_secs_f64() * 1e6 / windows.max(1) as f64
 }
 
-/// Rounds each timing loop is split into.
-const ROUNDS: usize = 5;
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs.get(xs.len() / 2).copied().unwrap_or(f64::NAN)
+}
 
-/// Microseconds per window through windowing, checks, features, model and
-/// detector, fed block by block as the acquisition lane does.
-fn time_full_pipeline(
-    blocks: &[Block],
-    options: &BenchOptions,
-    model: &AnomalyModel,
-    seconds: f64,
-) -> Result<f64> {
-    let rate = options.sample_rate_hz;
-    let config = AgentConfig::parse(
-        &fleet_toml(1, rate, 0.0, &options.model),
-        std::path::Path::new("."),
-    )?;
-    let setup = AssetSetup::from_config(&config, &config.assets[0]);
-    let mut pipeline = AssetPipeline::new(setup, model.clone(), rate)?;
-    let (len, hop) = pipeline.profile().window_samples(rate);
-    let mut windower = Windower::new(len, hop, rate);
-    let block_us = (blocks[0].vibration.len() as f64 * 1e6 / rate) as u64;
-    let mut next_start = 0u64;
-    let (count, elapsed) = repeat(seconds, || {
+/// Forward real FFTs of the windows, input copy included, nothing else:
+/// the same shared plan and pooled buffers as the pipeline's own FFT, so
+/// the two loops differ only in what the pipeline does beyond it.
+struct BareFft<'a> {
+    windows: &'a [Window],
+    plan: Arc<fft_pool::RealPlan>,
+}
+
+impl<'a> BareFft<'a> {
+    fn new(windows: &'a [Window]) -> Self {
+        BareFft {
+            windows,
+            plan: fft_pool::real_plan(windows[0].vibration.len()),
+        }
+    }
+
+    fn pass(&mut self) -> usize {
+        for w in self.windows {
+            fft_pool::with_real_buffers(&self.plan, |b| {
+                for (dst, &x) in b.input.iter_mut().zip(&w.vibration) {
+                    *dst = x as f64;
+                }
+                self.plan
+                    .fft
+                    .process_with_scratch(&mut b.input, &mut b.output, &mut b.scratch)
+                    .expect("buffers come from the plan");
+                std::hint::black_box(&b.output);
+            });
+        }
+        self.windows.len()
+    }
+}
+
+/// Windowing, checks, features, model and detector, fed block by block as
+/// the acquisition lane does.
+struct FullPipeline<'a> {
+    blocks: &'a [Block],
+    pipeline: AssetPipeline,
+    windower: Windower,
+    block_us: u64,
+    next_start_us: u64,
+}
+
+impl<'a> FullPipeline<'a> {
+    fn new(blocks: &'a [Block], options: &BenchOptions, model: &AnomalyModel) -> Result<Self> {
+        let rate = options.sample_rate_hz;
+        let config = AgentConfig::parse(
+            &fleet_toml(1, rate, 0.0, &options.model),
+            std::path::Path::new("."),
+        )?;
+        let setup = AssetSetup::from_config(&config, &config.assets[0]);
+        let pipeline = AssetPipeline::new(setup, model.clone(), rate)?;
+        let (len, hop) = pipeline.profile().window_samples(rate);
+        Ok(FullPipeline {
+            blocks,
+            pipeline,
+            windower: Windower::new(len, hop, rate),
+            block_us: (blocks[0].vibration.len() as f64 * 1e6 / rate) as u64,
+            next_start_us: 0,
+        })
+    }
+
+    fn pass(&mut self) -> usize {
         let mut processed = 0;
-        for b in blocks {
+        for b in self.blocks {
             // Fresh, contiguous timestamps on every pass: no gap.
-            let start_us = next_start;
-            next_start += block_us;
-            for window in windower.push_samples(start_us, &b.vibration, &b.temperature) {
-                std::hint::black_box(pipeline.process(&window));
+            let start_us = self.next_start_us;
+            self.next_start_us += self.block_us;
+            for window in self
+                .windower
+                .push_samples(start_us, &b.vibration, &b.temperature)
+            {
+                std::hint::black_box(self.pipeline.process(&window));
                 processed += 1;
             }
         }
         processed
-    });
-    Ok(elapsed.as_secs_f64() * 1e6 / count.max(1) as f64)
-}
-
-/// Calls `pass` (which returns the windows it handled) until `min_seconds`
-/// have passed; returns the windows handled and the time taken.
-fn repeat(min_seconds: f64, mut pass: impl FnMut() -> usize) -> (usize, Duration) {
-    pass(); // warm up: plans, buffers, caches
-    let started = Instant::now();
-    let mut count = 0;
-    while started.elapsed().as_secs_f64() < min_seconds {
-        count += pass();
     }
-    (count, started.elapsed())
 }
 
 fn fleet_toml(channels: usize, sample_rate_hz: f64, speed: f64, model: &std::path::Path) -> String {

@@ -302,6 +302,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 r.full_vs_fft()
             );
             println!(
+                "(best of {} rounds each; median of the paired rounds {:.2}x, higher when the machine is busy)",
+                r.rounds, r.median_full_vs_fft
+            );
+            println!(
                 "memory: RSS {:.1} MB (peak {:.1} MB) with {} channels running; {} windows scored, {} dropped",
                 r.rss_mb,
                 r.peak_rss_mb,

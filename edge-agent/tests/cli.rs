@@ -245,3 +245,45 @@ fn features_from_a_raw_float32_recording_match_the_analytic_sine() {
         assert_eq!(row[column("temperature_c")], 40.0);
     }
 }
+
+/// `bench` (here on the debug build, for its output, not its figures) ends
+/// with the one comparable line, whose figures agree with the lines above.
+#[test]
+fn bench_ends_with_the_comparable_line() {
+    let model = models().join("pump-anomaly");
+    let out = agent(&[
+        "bench",
+        "--model",
+        model.to_str().unwrap(),
+        "--seconds",
+        "0.2",
+        "--rss-channels",
+        "2",
+        "--rss-seconds",
+        "1",
+    ]);
+    assert_succeeded(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    let figures: Vec<(&str, f64)> = last
+        .split(' ')
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').expect("key=value");
+            (k, v.parse().expect("a number"))
+        })
+        .collect();
+    let names: Vec<&str> = figures.iter().map(|f| f.0).collect();
+    assert_eq!(
+        names,
+        ["channels_per_core", "full_vs_fft", "rss_mb"],
+        "{last}"
+    );
+    let (channels, ratio, rss) = (figures[0].1, figures[1].1, figures[2].1);
+    // The pipeline runs the same FFT and more: it cannot be cheaper.
+    assert!(channels > 0.0 && ratio > 1.0 && rss > 1.0, "{last}");
+    assert!(
+        stdout.contains(&format!("({ratio:.2}x the bare FFT)")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("with 2 channels running"), "{stdout}");
+}

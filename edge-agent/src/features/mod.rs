@@ -11,12 +11,13 @@
 
 pub mod bearing;
 mod envelope;
-mod fft_pool;
+pub(crate) mod fft_pool;
 pub mod iso;
 mod levels;
 mod scan;
 mod spectrum;
 mod stats;
+mod sweep_dispatch;
 
 use protocol::{AssetKind, IsoZone};
 

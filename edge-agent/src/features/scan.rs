@@ -4,9 +4,10 @@
 //! as much as a tenth of its FFT. The time-domain statistics and the sensor
 //! checks (non-finite samples, clipping, a stuck output) all need every
 //! sample once, so they share this single pass. (It walks the window in
-//! blocks of a kilobyte and sweeps each block twice while it sits in the L1
-//! cache, which is nearly free, to keep each sweep's accumulators in
-//! registers.) A stuck output is screened for by the blocks whose samples
+//! blocks of a kilobyte. The portable build sweeps each block twice while
+//! it sits in the L1 cache, which is nearly free, to keep each sweep's
+//! accumulators in its sixteen 128-bit registers; on CPUs with AVX2 a
+//! 256-bit build does it in one sweep, see `sweep_dispatch`.) A stuck output is screened for by the blocks whose samples
 //! are all equal, which the extremes needed for the peak already show. The
 //! moments are accumulated around the first sample, which keeps them exact
 //! enough whatever the DC offset (gravity on a vertical axis), and converted
@@ -39,7 +40,7 @@ pub const BLOCK: usize = 256;
 /// Lanes of the vector type: the sums are one long dependency chain per
 /// lane, so eight independent lanes let the CPU overlap them, and the
 /// explicit vector type guarantees SIMD instructions on any target.
-const LANES: usize = 8;
+pub(super) const LANES: usize = 8;
 
 /// Runs of identical samples at least this long always cover a whole
 /// aligned block (one starts within `BLOCK - 1` samples of the run's start,
@@ -66,20 +67,29 @@ pub fn scan_and_copy(xs: &[f32], clip_level: f64, copy: &mut [f64]) -> Scan {
     scan_inner::<true>(xs, clip_level, copy)
 }
 
-// Kept out of line: inlined into a caller's closure it lost much of its
-// vectorisation in a measurement.
-#[inline(never)]
-fn scan_inner<const COPY: bool>(xs: &[f32], clip_level: f64, copy: &mut [f64]) -> Scan {
-    let shift = xs.iter().copied().find(|x| x.is_finite()).unwrap_or(0.0);
-    let clip = clip_level as f32;
+/// What the vectorised sweep over whole lanes of samples gathers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Sweep {
+    /// Sums of the first four powers of the samples minus the shift.
+    pub totals: [f64; 4],
+    pub min: f32,
+    pub max: f32,
+    pub flat_blocks: usize,
+}
+
+/// The portable sweep: `body.len()` is a multiple of [`LANES`], and `copy`
+/// is as long as `body` when `COPY`.
+pub(super) fn sweep_portable<const COPY: bool>(
+    body: &[f32],
+    shift: f32,
+    copy: &mut [f64],
+) -> Sweep {
     let shift_v = f32x8::splat(shift);
     let mut totals = [0.0f64; 4];
     let mut lo_v = f32x8::splat(f32::INFINITY);
     let mut hi_v = f32x8::splat(f32::NEG_INFINITY);
-    let (mut min, mut max) = (f32::INFINITY, f32::NEG_INFINITY);
     let mut flat_blocks = 0;
-    let body = xs.len() / LANES * LANES;
-    for (b, block) in xs[..body].chunks(BLOCK).enumerate() {
+    for (b, block) in body.chunks(BLOCK).enumerate() {
         let mut sums = [f32x8::ZERO; 4];
         for chunk in block.chunks_exact(LANES) {
             let x = lanes(chunk);
@@ -121,6 +131,29 @@ fn scan_inner<const COPY: bool>(xs: &[f32], clip_level: f64, copy: &mut [f64]) -
             flat_blocks += 1;
         }
     }
+    let fold = |v: f32x8, init: f32, f: fn(f32, f32) -> f32| v.to_array().into_iter().fold(init, f);
+    Sweep {
+        totals,
+        min: fold(lo_v, f32::INFINITY, f32::min),
+        max: fold(hi_v, f32::NEG_INFINITY, f32::max),
+        flat_blocks,
+    }
+}
+
+// Kept out of line: inlined into a caller's closure it lost much of its
+// vectorisation in a measurement.
+#[inline(never)]
+fn scan_inner<const COPY: bool>(xs: &[f32], clip_level: f64, copy: &mut [f64]) -> Scan {
+    let shift = xs.iter().copied().find(|x| x.is_finite()).unwrap_or(0.0);
+    let clip = clip_level as f32;
+    let body = xs.len() / LANES * LANES;
+    let copy_body: &mut [f64] = if COPY { &mut copy[..body] } else { &mut [] };
+    let Sweep {
+        mut totals,
+        mut min,
+        mut max,
+        flat_blocks,
+    } = super::sweep_dispatch::sweep::<COPY>(&xs[..body], shift, copy_body);
     for (i, &x) in xs.iter().enumerate().skip(body) {
         let d = (x - shift) as f64;
         totals[0] += d;
@@ -133,9 +166,6 @@ fn scan_inner<const COPY: bool>(xs: &[f32], clip_level: f64, copy: &mut [f64]) -
             copy[i] = x as f64;
         }
     }
-    let fold = |v: f32x8, init: f32, f: fn(f32, f32) -> f32| v.to_array().into_iter().fold(init, f);
-    min = fold(lo_v, min, f32::min);
-    max = fold(hi_v, max, f32::max);
     // Clipping is rare: count it only when the extremes reach the level.
     let clipped = if max.abs() >= clip || min.abs() >= clip {
         xs.iter().filter(|x| x.abs() >= clip).count()
