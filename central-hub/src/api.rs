@@ -20,8 +20,8 @@ use tokio_util::sync::CancellationToken;
 use crate::assets::AssetRecord;
 use crate::ingest::IngestStats;
 use crate::ledger::{GatewayRecord, Ledger};
-use crate::store::StoreError;
 use crate::work_orders::WorkOrder;
+use store::StoreError;
 
 const INDEX_HTML: &str = include_str!("web/index.html");
 

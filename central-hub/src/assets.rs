@@ -6,7 +6,7 @@
 //! an operator can sort a fleet by it; the state says what the detector
 //! concluded, plus `offline` when the gateway is gone.
 
-use protocol::{AssetKind, ChannelInfo, DetectorState, IsoZone, ModelRef};
+use protocol::{AssetKind, ChannelInfo, CommissioningStatus, DetectorState, IsoZone, ModelRef};
 use serde::{Deserialize, Serialize};
 
 /// The state shown for an asset.
@@ -55,6 +55,10 @@ pub struct AssetRecord {
     pub velocity_rms_mm_s: Option<f64>,
     #[serde(default)]
     pub iso_zone: Option<IsoZone>,
+    /// The asset's commissioning on its gateway, for models that commission
+    /// each asset (what the latest heartbeat said).
+    #[serde(default)]
+    pub commissioning: Option<CommissioningStatus>,
 }
 
 impl AssetRecord {
@@ -80,6 +84,7 @@ impl AssetRecord {
             last_seen_ms: now_ms,
             velocity_rms_mm_s: None,
             iso_zone: None,
+            commissioning: None,
         }
     }
 

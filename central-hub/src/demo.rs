@@ -141,7 +141,14 @@ pub async fn run(options: DemoOptions, ctrl_c: CancellationToken) -> Result<()> 
     let agents_stop = CancellationToken::new();
     let mut agents = Vec::new();
     for toml in fleet_configs(broker.addr) {
-        let (config, assets) = prepare_gateway(&toml)?;
+        let (mut config, assets) = prepare_gateway(&toml)?;
+        // Each gateway's commissioning, beside the hub's data.
+        config.data_dir = data_dir.join("agents").join(&config.gateway);
+        let store = edge_agent::open_store(&config)?;
+        let assets = assets
+            .into_iter()
+            .map(|a| a.with_commissioning_store(store.clone()))
+            .collect();
         agents.push(tokio::spawn(edge_agent::run(
             config,
             assets,

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, ApiState};
 use crate::ingest::{self, IngestSettings, IngestStats};
 use crate::ledger::Ledger;
-use crate::store::{SledStore, StoreError};
+use store::{SledStore, StoreError};
 
 /// Everything the hub needs to run.
 #[derive(Debug, Clone)]

@@ -20,8 +20,8 @@ use protocol::{
 use serde::{Deserialize, Serialize};
 
 use crate::assets::{AssetRecord, AssetState};
-use crate::store::{Store, StoreError, Write, get_json, put_json, scan_json};
 use crate::work_orders::{self, WorkOrder};
+use store::{Store, StoreError, Write, get_json, put_json, scan_json};
 
 const WORK_ORDER_SEQUENCE: &str = "seq/wo";
 
@@ -167,6 +167,7 @@ impl Ledger {
                 asset.velocity_rms_mm_s = status.velocity_rms_mm_s;
                 asset.iso_zone = status.iso_zone;
             }
+            asset.commissioning = status.commissioning.clone();
             writes.push(put_json(key, &asset));
         }
         if !writes.is_empty() {

@@ -1,10 +1,10 @@
 use super::*;
-use crate::store::SledStore;
 use crate::work_orders::{WorkOrderKind, WorkOrderStatus};
 use protocol::{
     AssetInfo, AssetKind, AssetStatus, ChannelInfo, DetectorState, FeatureContribution, ModelRef,
     Quantity,
 };
+use store::SledStore;
 
 fn ledger(dir: &std::path::Path) -> Ledger {
     Ledger::new(Arc::new(SledStore::open(dir).unwrap()))
@@ -262,6 +262,7 @@ fn heartbeat_updates_health_and_counters() {
             windows_scored: 42,
             velocity_rms_mm_s: Some(2.1),
             iso_zone: Some(protocol::IsoZone::B),
+            commissioning: None,
         }],
     });
     l.apply(&hb, 2).unwrap();

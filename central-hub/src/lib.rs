@@ -15,5 +15,4 @@ pub mod demo;
 pub mod hub;
 pub mod ingest;
 pub mod ledger;
-pub mod store;
 pub mod work_orders;

@@ -24,6 +24,7 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::commissioning::CommissioningStore;
 use crate::config::{AgentConfig, AssetConfig};
 use crate::link::{self, LinkSettings};
 use crate::model::{AnomalyModel, ModelError};
@@ -42,6 +43,12 @@ const OUTGOING_QUEUE: usize = 1024;
 pub enum AgentError {
     #[error(transparent)]
     Model(#[from] ModelError),
+    #[error("data folder {path}: {source}")]
+    Store {
+        path: std::path::PathBuf,
+        #[source]
+        source: store::StoreError,
+    },
     #[error("asset {asset}: {source}")]
     Source {
         asset: String,
@@ -88,6 +95,13 @@ impl PreparedAsset {
         })
     }
 
+    /// Keeps the asset's commissioning in `store` and resumes from what it
+    /// holds (see [`AssetPipeline::with_commissioning_store`]).
+    pub fn with_commissioning_store(mut self, store: CommissioningStore) -> Self {
+        self.pipeline = self.pipeline.with_commissioning_store(store);
+        self
+    }
+
     fn info(&self, model: protocol::ModelRef) -> AssetInfo {
         let rate = self.source.sample_rate_hz();
         AssetInfo {
@@ -132,6 +146,18 @@ pub fn prepare(config: &AgentConfig) -> Result<Vec<PreparedAsset>, AgentError> {
             PreparedAsset::new(config, asset, model)
         })
         .collect()
+}
+
+/// Opens the gateway's store in its data folder (created if missing).
+pub fn open_store(config: &AgentConfig) -> Result<CommissioningStore, AgentError> {
+    let fail = |source| AgentError::Store {
+        path: config.data_dir.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| fail(store::StoreError::Backend(e.to_string())))?;
+    let store = store::SledStore::open(&config.data_dir).map_err(fail)?;
+    Ok(CommissioningStore::new(Arc::new(store)))
 }
 
 /// Runs the agent until `shutdown` is cancelled or every (finite) source has
@@ -393,6 +419,7 @@ fn scoring_lane(
                         counters.add_model_failure();
                         tracing::warn!(%asset, "window {} not scored: {reason}", window.seq);
                     }
+                    Outcome::Baseline(_) => counters.add_window_baseline(),
                 }
                 event
             }

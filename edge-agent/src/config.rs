@@ -29,6 +29,10 @@ pub struct AgentConfig {
     /// Seconds between heartbeats.
     #[serde(default = "default_heartbeat_s")]
     pub heartbeat_interval_s: f64,
+    /// Where the agent keeps what must survive a restart (each asset's
+    /// commissioning); relative to the config file. Default `data`.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
     pub mqtt: MqttConfig,
     pub assets: Vec<AssetConfig>,
 }
@@ -94,6 +98,10 @@ pub enum ConfigError {
     Invalid { path: PathBuf, reason: String },
 }
 
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+
 fn default_heartbeat_s() -> f64 {
     30.0
 }
@@ -147,6 +155,7 @@ impl AgentConfig {
             path: PathBuf::new(),
             reason,
         })?;
+        config.data_dir = resolve(base_dir, &config.data_dir);
         for asset in &mut config.assets {
             asset.model = resolve(base_dir, &asset.model);
             asset.source.resolve_paths(base_dir);

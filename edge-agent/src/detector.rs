@@ -99,6 +99,12 @@ impl Detector {
         (self.threshold, self.alarm_threshold)
     }
 
+    /// Replaces the thresholds (commissioning learned the asset's own).
+    pub fn set_thresholds(&mut self, threshold: f64, alarm_threshold: f64) {
+        self.threshold = threshold;
+        self.alarm_threshold = alarm_threshold;
+    }
+
     /// Feeds the score of a window that passed the sensor checks.
     pub fn observe_score(&mut self, score: f64) -> Option<Transition> {
         use DetectorState::*;

@@ -10,6 +10,7 @@
 
 pub mod agent;
 pub mod bench;
+pub mod commissioning;
 pub mod config;
 pub mod detector;
 pub mod export;
@@ -23,6 +24,6 @@ pub mod source;
 pub mod telemetry;
 pub mod window;
 
-pub use agent::{AgentError, PreparedAsset, prepare, run};
+pub use agent::{AgentError, PreparedAsset, open_store, prepare, run};
 pub use config::{AgentConfig, ConfigError};
 pub use model::{AnomalyModel, ModelError};

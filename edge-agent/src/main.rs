@@ -193,7 +193,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run { config } => {
             let config = AgentConfig::load(&config)?;
-            let assets = edge_agent::prepare(&config)?;
+            let store = edge_agent::open_store(&config)?;
+            let assets = edge_agent::prepare(&config)?
+                .into_iter()
+                .map(|a| a.with_commissioning_store(store.clone()))
+                .collect();
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime.block_on(async {
                 let shutdown = CancellationToken::new();

@@ -42,6 +42,10 @@ pub struct ModelManifest {
     /// Score from which the detector counts towards `alarm`.
     pub alarm_threshold: f64,
     pub self_test: Vec<SelfTestVector>,
+    /// Whether (and how) each asset is commissioned before it is judged;
+    /// absent: the thresholds above are used as shipped.
+    #[serde(default)]
+    pub commissioning: Option<crate::commissioning::CommissioningSpec>,
     /// How the model was made (data, script, date); informational.
     #[serde(default)]
     pub training: serde_json::Value,
@@ -350,6 +354,9 @@ fn parse_manifest(bytes: &[u8], path: &Path) -> Result<ModelManifest, ModelError
     }
     if m.self_test.is_empty() {
         return Err(err("has no self-test vectors".into()));
+    }
+    if let Some(spec) = &m.commissioning {
+        spec.validate().map_err(err)?;
     }
     for (i, v) in m.self_test.iter().enumerate() {
         if v.input.len() != m.features.len() {

@@ -10,6 +10,7 @@ use protocol::{
     AnomalyEvent, AssetKind, AssetStatus, DetectorState, EventKind, FeatureContribution, ModelRef,
 };
 
+use crate::commissioning::{Commissioning, CommissioningError, CommissioningStore};
 use crate::config::{AgentConfig, AssetConfig};
 use crate::detector::{Detector, DetectorConfig, Transition};
 use crate::features::{AssetAnalysis, FeatureExtractor, FeatureProfile, FeatureVector};
@@ -69,6 +70,10 @@ pub enum Outcome {
     /// The model failed on this window; the window is lost, the detector
     /// state is unchanged.
     ModelFailed(String),
+    /// The window went into the asset's commissioning baseline (it is not
+    /// judged); `Some` when it completed the baseline and the learning
+    /// failed, with the reason (the baseline starts over).
+    Baseline(Option<CommissioningError>),
 }
 
 pub struct AssetPipeline {
@@ -82,6 +87,10 @@ pub struct AssetPipeline {
     last_score: Option<f64>,
     last_features: Option<FeatureVector>,
     windows_scored: u64,
+    /// `None` for models that use their shipped thresholds.
+    commissioning: Option<Commissioning>,
+    /// Where what commissioning learned is kept (none: in memory only).
+    commissioning_store: Option<CommissioningStore>,
 }
 
 impl AssetPipeline {
@@ -108,7 +117,10 @@ impl AssetPipeline {
             })?;
         let m = model.manifest();
         let detector = Detector::new(detector, m.threshold, m.alarm_threshold);
+        let commissioning = m.commissioning.clone().map(Commissioning::start);
         Ok(AssetPipeline {
+            commissioning,
+            commissioning_store: None,
             health: SensorHealth::new(sensor_health),
             extractor: FeatureExtractor::new(profile, sample_rate_hz, analysis),
             feature_names: profile.feature_names(),
@@ -124,6 +136,47 @@ impl AssetPipeline {
 
     pub fn identity(&self) -> &AssetIdentity {
         &self.identity
+    }
+
+    /// Keeps commissioning results in `store`, and resumes from the asset's
+    /// stored record if it was learned for this model version and feature
+    /// profile (otherwise a new baseline is collected).
+    pub fn with_commissioning_store(mut self, store: CommissioningStore) -> Self {
+        if self.commissioning.is_some() {
+            let asset = &self.identity.asset_id;
+            match store.load(asset) {
+                Ok(Some(record))
+                    if record.model == self.model_ref
+                        && record.feature_profile == self.profile().name =>
+                {
+                    tracing::info!(
+                        asset = %asset,
+                        threshold = record.threshold,
+                        "resuming with the stored commissioning"
+                    );
+                    self.detector
+                        .set_thresholds(record.threshold, record.alarm_threshold);
+                    self.commissioning = Some(Commissioning::Done(Box::new(record)));
+                }
+                Ok(Some(record)) => tracing::info!(
+                    asset = %asset,
+                    stored_for = %format!("{} {}", record.model.id, record.model.version),
+                    "stored commissioning was for another model; collecting a new baseline"
+                ),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(
+                    asset = %asset,
+                    "stored commissioning is unreadable, collecting a new baseline: {e}"
+                ),
+            }
+        }
+        self.commissioning_store = Some(store);
+        self
+    }
+
+    /// Where the asset's commissioning stands (`None`: not required).
+    pub fn commissioning(&self) -> Option<&Commissioning> {
+        self.commissioning.as_ref()
     }
 
     pub fn profile(&self) -> &'static FeatureProfile {
@@ -145,6 +198,7 @@ impl AssetPipeline {
                 .as_ref()
                 .and_then(|f| f.velocity_rms_mm_s),
             iso_zone: self.last_features.as_ref().and_then(|f| f.iso_zone),
+            commissioning: self.commissioning.as_ref().map(Commissioning::status),
         }
     }
 
@@ -181,7 +235,28 @@ impl AssetPipeline {
                 return (Outcome::Refused(fault), event);
             }
         };
-        let scored = match self.model.score(&features.values) {
+        let scaled;
+        let model_input = match &mut self.commissioning {
+            Some(Commissioning::Done(record)) => match &record.scaling {
+                Some(scaling) => {
+                    scaled = scaling.apply(&features.values);
+                    &scaled
+                }
+                None => &features.values,
+            },
+            Some(baseline) => {
+                let full = baseline.collect(&features.values);
+                self.last_features = Some(features);
+                let failed = if full {
+                    self.learn_baseline(end_ms)
+                } else {
+                    None
+                };
+                return (Outcome::Baseline(failed), None);
+            }
+            None => &features.values,
+        };
+        let scored = match self.model.score(model_input) {
             Ok(s) => s,
             Err(e) => return (Outcome::ModelFailed(e.to_string()), None),
         };
@@ -202,6 +277,45 @@ impl AssetPipeline {
         });
         self.last_features = Some(features);
         (Outcome::Scored(scored), event)
+    }
+
+    /// Turns the full baseline into the asset's parameters, stores them
+    /// and sets the detector's thresholds; the error if it could not.
+    fn learn_baseline(&mut self, now_ms: u64) -> Option<CommissioningError> {
+        let commissioning = self.commissioning.as_mut()?;
+        let model = &self.model;
+        let identity = (
+            self.identity.asset_id.as_str(),
+            self.model_ref.clone(),
+            self.extractor.profile().name,
+        );
+        let learned = commissioning.finish(identity, now_ms, |x| {
+            model.score(x).map(|s| s.score).map_err(|e| e.to_string())
+        });
+        match learned {
+            Ok(record) => {
+                tracing::info!(
+                    asset = %record.asset_id,
+                    threshold = record.threshold,
+                    alarm_threshold = record.alarm_threshold,
+                    "commissioned"
+                );
+                self.detector
+                    .set_thresholds(record.threshold, record.alarm_threshold);
+                if let Some(store) = &self.commissioning_store
+                    && let Err(e) = store.save(record)
+                {
+                    // The asset is watched with what was learned; only a
+                    // restart would need a new baseline.
+                    tracing::error!(asset = %record.asset_id, "commissioning not stored: {e}");
+                }
+                None
+            }
+            Err(e) => {
+                tracing::warn!("{e}; collecting a new baseline");
+                Some(e)
+            }
+        }
     }
 
     fn base_event(
@@ -251,7 +365,22 @@ impl AssetPipeline {
             &self.identity.vibration_channel,
         );
         event.score = scored.score;
-        event.top_features = explain(&self.feature_names, features, scored);
+        let scaling = self
+            .commissioning
+            .as_ref()
+            .and_then(Commissioning::record)
+            .and_then(|r| r.scaling.as_ref());
+        event.top_features = match scaling {
+            // The model's typical values are standardised: back to units.
+            Some(s) => {
+                let mut raw = scored.clone();
+                for (e, (c, k)) in raw.expected.iter_mut().zip(s.center.iter().zip(&s.scale)) {
+                    *e = c + k * *e;
+                }
+                explain(&self.feature_names, features, &raw)
+            }
+            None => explain(&self.feature_names, features, scored),
+        };
         if t.reminder {
             event.detail = Some("alarm persists".into());
         }

@@ -16,6 +16,7 @@ pub struct Counters {
     windows_scored: AtomicU64,
     windows_dropped: AtomicU64,
     windows_rejected: AtomicU64,
+    windows_baseline: AtomicU64,
     model_failures: AtomicU64,
     gaps: AtomicU64,
     frame_errors: AtomicU64,
@@ -44,6 +45,9 @@ impl Counters {
     pub fn add_window_rejected(&self) {
         self.windows_rejected.fetch_add(1, Relaxed);
     }
+    pub fn add_window_baseline(&self) {
+        self.windows_baseline.fetch_add(1, Relaxed);
+    }
     pub fn add_model_failure(&self) {
         self.model_failures.fetch_add(1, Relaxed);
     }
@@ -68,6 +72,7 @@ impl Counters {
             windows_scored: self.windows_scored.load(Relaxed),
             windows_dropped: self.windows_dropped.load(Relaxed),
             windows_rejected: self.windows_rejected.load(Relaxed),
+            windows_baseline: self.windows_baseline.load(Relaxed),
             model_failures: self.model_failures.load(Relaxed),
             gaps: self.gaps.load(Relaxed),
             events_raised: self.events_raised.load(Relaxed),

@@ -72,6 +72,14 @@ fn heartbeat() -> Heartbeat {
             windows_scored: 10,
             velocity_rms_mm_s: Some(1.7),
             iso_zone: Some(IsoZone::B),
+            commissioning: Some(crate::CommissioningStatus {
+                phase: crate::CommissioningPhase::Commissioned,
+                windows: 120,
+                windows_needed: 120,
+                completed_at_ms: Some(1_700_000_000_000),
+                baseline_score_quantile: Some(3.5),
+                feature_scaling: true,
+            }),
         }],
     }
 }

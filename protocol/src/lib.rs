@@ -21,9 +21,9 @@ pub use codec::{DecodeError, Envelope, MAX_PAYLOAD_BYTES, decode, encode};
 pub use command::{Command, RebirthRequest};
 pub use ids::{IdError, validate_id};
 pub use messages::{
-    AnomalyEvent, AssetInfo, AssetKind, AssetStatus, Birth, ChannelInfo, Death, DeathReason,
-    DetectorState, EventKind, FeatureContribution, Heartbeat, IsoZone, Message, ModelRef,
-    PipelineCounters, Quantity,
+    AnomalyEvent, AssetInfo, AssetKind, AssetStatus, Birth, ChannelInfo, CommissioningPhase,
+    CommissioningStatus, Death, DeathReason, DetectorState, EventKind, FeatureContribution,
+    Heartbeat, IsoZone, Message, ModelRef, PipelineCounters, Quantity,
 };
 pub use topic::{MessageKind, Topic, TopicError};
 

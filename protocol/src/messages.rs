@@ -150,12 +150,48 @@ pub struct AssetStatus {
     /// ISO 10816 zone of that velocity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iso_zone: Option<IsoZone>,
+    /// Where the asset's commissioning stands, for models that commission
+    /// each asset (absent for models that use their shipped thresholds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commissioning: Option<CommissioningStatus>,
+}
+
+/// Phase of an asset's commissioning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommissioningPhase {
+    /// Collecting the baseline: windows are checked and featured but raise
+    /// no anomaly (the asset's normal is not known yet).
+    Baseline,
+    /// The baseline was learned; the asset is watched with its parameters.
+    Commissioned,
+}
+
+/// An asset's commissioning as reported in heartbeats.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommissioningStatus {
+    pub phase: CommissioningPhase,
+    /// Baseline windows collected so far (all of them once commissioned).
+    pub windows: u64,
+    /// Baseline windows the model asks for.
+    pub windows_needed: u64,
+    /// When the baseline was learned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at_ms: Option<u64>,
+    /// The baseline's score at the model's threshold quantile, from which
+    /// the thresholds were set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_score_quantile: Option<f64>,
+    /// Whether feature scaling was learned from the baseline.
+    #[serde(default)]
+    pub feature_scaling: bool,
 }
 
 /// Counters of the agent's pipeline since it started.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PipelineCounters {
-    /// Windows cut from the sample streams (scored, dropped or refused).
+    /// Windows cut from the sample streams (scored, dropped, refused or
+    /// taken into a commissioning baseline).
     #[serde(default)]
     pub windows_acquired: u64,
     /// Windows that were scored by a model.
@@ -164,6 +200,10 @@ pub struct PipelineCounters {
     pub windows_dropped: u64,
     /// Windows refused by sensor checks (NaN, flat line, ...).
     pub windows_rejected: u64,
+    /// Windows that went into an asset's commissioning baseline (not
+    /// judged).
+    #[serde(default)]
+    pub windows_baseline: u64,
     /// Windows the model failed on (inference error, non-finite score).
     #[serde(default)]
     pub model_failures: u64,

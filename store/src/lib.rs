@@ -1,10 +1,11 @@
 //! Durable storage behind one small trait.
 //!
-//! The hub's whole state (assets, gateways, events, work orders) is a set of
-//! JSON records under string keys. The trait asks for exactly what the hub
-//! needs: read a key, read a key range, and commit a group of writes
-//! atomically **and durably** (on disk when `commit` returns), which is what
-//! lets ingest acknowledge a message only after its effects are stored.
+//! The hub's whole state (assets, gateways, events, work orders) and the
+//! agent's (what each asset's commissioning learned) are sets of JSON
+//! records under string keys. The trait asks for exactly what they need:
+//! read a key, read a key range, and commit a group of writes atomically
+//! **and durably** (on disk when `commit` returns), which is what lets the
+//! hub's ingest acknowledge a message only after its effects are stored.
 //!
 //! [`SledStore`] implements it with sled. sled 0.34 is beta software, so it
 //! stays behind this trait and every commit is flushed before returning.
@@ -79,7 +80,7 @@ pub fn scan_json<T: DeserializeOwned>(
 pub fn put_json<T: Serialize>(key: impl Into<String>, value: &T) -> Write {
     Write::Put(
         key.into(),
-        serde_json::to_vec(value).expect("hub records always serialise"),
+        serde_json::to_vec(value).expect("stored records always serialise"),
     )
 }
 
