@@ -17,6 +17,8 @@ pub enum AssetState {
     Warning,
     Alarm,
     SensorFault,
+    /// The model cannot score it: nothing judges it until that is fixed.
+    ModelFault,
     /// The gateway watching it is gone; the other fields are its last
     /// known condition.
     Offline,
@@ -29,6 +31,7 @@ impl From<DetectorState> for AssetState {
             DetectorState::Warning => AssetState::Warning,
             DetectorState::Alarm => AssetState::Alarm,
             DetectorState::SensorFault => AssetState::SensorFault,
+            DetectorState::ModelFault => AssetState::ModelFault,
         }
     }
 }
@@ -135,7 +138,7 @@ pub fn health_index(
             79.0 - 29.0 * ((score - warning) / span).clamp(0.0, 1.0)
         }
         DetectorState::Alarm => 49.0 * (alarm / score.max(f64::EPSILON)).min(1.0),
-        DetectorState::SensorFault => return None,
+        DetectorState::SensorFault | DetectorState::ModelFault => return None,
     };
     Some((h * 10.0).round() / 10.0)
 }

@@ -170,6 +170,35 @@ fn a_sensor_fault_gets_its_own_work_order_kind() {
 }
 
 #[test]
+fn a_model_fault_gets_its_own_work_order_for_an_engineer() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = ledger(dir.path());
+    l.apply(
+        &event("m", EventKind::ModelFault, DetectorState::ModelFault, 0.0),
+        1,
+    )
+    .unwrap();
+    assert_eq!(asset(&l, "P-102").state, AssetState::ModelFault);
+    l.apply(
+        &event("r", EventKind::ModelFault, DetectorState::Normal, 0.0),
+        2,
+    )
+    .unwrap();
+    let wos = l.work_orders().unwrap();
+    assert_eq!(wos.len(), 1, "{wos:?}");
+    assert_eq!(
+        (wos[0].kind, wos[0].event_count, wos[0].priority),
+        (WorkOrderKind::ModelFault, 2, 2)
+    );
+    assert!(
+        wos[0].reason.contains("Model fault on pump P-102"),
+        "{}",
+        wos[0].reason
+    );
+    assert_eq!(asset(&l, "P-102").state, AssetState::Normal);
+}
+
+#[test]
 fn death_marks_assets_offline_and_birth_brings_them_back() {
     let dir = tempfile::tempdir().unwrap();
     let l = ledger(dir.path());

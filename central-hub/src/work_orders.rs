@@ -2,7 +2,9 @@
 //!
 //! A work order is opened when an asset reaches `alarm` (kind `anomaly`) or
 //! when one of its sensors fails (kind `sensor_fault`: check the sensor, not
-//! the asset). There is at most one open work order per asset and kind:
+//! the asset) or when its model cannot score it (kind `model_fault`: for an
+//! engineer; the asset is unwatched until it is fixed). There is at most one
+//! open work order per asset and kind:
 //! further events for the same problem attach to it as evidence instead of
 //! flooding the queue. A work order stays open when the detector calms down;
 //! closing it is the operator's decision after the inspection.
@@ -13,6 +15,7 @@
 //! | --- | --- | --- |
 //! | anomaly | peak score >= 4x the alarm threshold, or a bridge at >= 2x | 1 |
 //! | anomaly | otherwise (the alarm threshold was reached) | 2 |
+//! | model_fault | always (the asset is blind, and likely every asset on that model) | 2 |
 //! | sensor_fault | always | 3 |
 //!
 //! The priority only rises as evidence attaches, never falls by itself.
@@ -32,6 +35,8 @@ pub enum WorkOrderKind {
     Anomaly,
     /// Inspect the sensor: its data cannot be trusted.
     SensorFault,
+    /// Fix the model (an engineer): it cannot score the asset.
+    ModelFault,
 }
 
 impl WorkOrderKind {
@@ -39,6 +44,7 @@ impl WorkOrderKind {
         match self {
             WorkOrderKind::Anomaly => "anomaly",
             WorkOrderKind::SensorFault => "sensor_fault",
+            WorkOrderKind::ModelFault => "model_fault",
         }
     }
 }
@@ -167,6 +173,7 @@ pub fn opens(event: &AnomalyEvent) -> bool {
     match event.kind {
         EventKind::Anomaly => event.state == DetectorState::Alarm,
         EventKind::SensorFault => event.state == DetectorState::SensorFault,
+        EventKind::ModelFault => event.state == DetectorState::ModelFault,
     }
 }
 
@@ -175,12 +182,14 @@ pub fn kind_of(event: &AnomalyEvent) -> WorkOrderKind {
     match event.kind {
         EventKind::Anomaly => WorkOrderKind::Anomaly,
         EventKind::SensorFault => WorkOrderKind::SensorFault,
+        EventKind::ModelFault => WorkOrderKind::ModelFault,
     }
 }
 
 fn priority(kind: WorkOrderKind, asset: AssetKind, peak: f64, alarm: f64) -> u8 {
     match kind {
         WorkOrderKind::SensorFault => 3,
+        WorkOrderKind::ModelFault => 2,
         WorkOrderKind::Anomaly => {
             let severity = peak / alarm.max(f64::EPSILON);
             let structural = asset == AssetKind::Bridge && severity >= 2.0;
@@ -208,6 +217,12 @@ fn reason(event: &AnomalyEvent) -> String {
         EventKind::SensorFault => format!(
             "Sensor fault on {asset}, channel {}: {}. Check the sensor and its cabling; until then the model cannot judge this asset.",
             event.channel,
+            event.detail.as_deref().unwrap_or("no detail given"),
+        ),
+        EventKind::ModelFault => format!(
+            "Model fault on {asset}: model {} {} cannot score it ({}). Nothing judges this asset until an engineer fixes or replaces the model.",
+            event.model.id,
+            event.model.version,
             event.detail.as_deref().unwrap_or("no detail given"),
         ),
         EventKind::Anomaly => {

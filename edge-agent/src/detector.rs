@@ -122,18 +122,18 @@ impl Detector {
         let release = match self.state {
             Alarm => c.release_factor * self.alarm_threshold,
             Warning => c.release_factor * self.threshold,
-            Normal | SensorFault => f64::INFINITY,
+            Normal | SensorFault | ModelFault => f64::INFINITY,
         };
         self.calm = if score < release { self.calm + 1 } else { 0 };
 
         let next = match self.state {
-            SensorFault => {
-                // Good windows after a sensor fault: back to normal once the
-                // channel has been good for long enough.
+            SensorFault | ModelFault => {
+                // Scored windows after a sensor or model fault: back to
+                // normal once they have come for long enough.
                 if self.calm >= c.exit_windows {
                     Normal
                 } else {
-                    SensorFault
+                    self.state
                 }
             }
             _ if self.above_alarm >= c.enter_windows => Alarm,
@@ -157,6 +157,15 @@ impl Detector {
         self.above_alarm = 0;
         self.calm = 0;
         self.transition(DetectorState::SensorFault)
+    }
+
+    /// Feeds a window the model failed on (an error, a non-finite score):
+    /// never an alarm, whatever the model said.
+    pub fn observe_model_fault(&mut self) -> Option<Transition> {
+        self.above_warning = 0;
+        self.above_alarm = 0;
+        self.calm = 0;
+        self.transition(DetectorState::ModelFault)
     }
 
     fn transition(&mut self, next: DetectorState) -> Option<Transition> {

@@ -89,6 +89,23 @@ fn sensor_fault_is_immediate_and_clears_after_good_windows() {
 }
 
 #[test]
+fn a_model_fault_leaves_alarm_at_once_and_clears_after_scored_windows() {
+    let mut d = detector();
+    run(&mut d, &[5.0; 3]);
+    assert_eq!(d.state(), Alarm);
+    // Whatever the model said before, a window it could not score is no
+    // verdict: the detector leaves alarm for model_fault.
+    let t = d.observe_model_fault().unwrap();
+    assert_eq!((t.from, t.to), (Alarm, ModelFault));
+    assert!(d.observe_model_fault().is_none());
+    let states = run(&mut d, &[0.1; 5]);
+    assert_eq!(
+        states,
+        [ModelFault, ModelFault, ModelFault, ModelFault, Normal]
+    );
+}
+
+#[test]
 fn alarm_sends_reminders() {
     let config = DetectorConfig {
         reminder_windows: 4,

@@ -258,12 +258,21 @@ impl AssetPipeline {
         };
         let scored = match self.model.score(model_input) {
             Ok(s) => s,
-            Err(e) => return (Outcome::ModelFailed(e.to_string()), None),
+            Err(e) => {
+                let reason = e.to_string();
+                let event = self
+                    .detector
+                    .observe_model_fault()
+                    .map(|t| self.model_event(start_ms, end_ms, t, &reason));
+                return (Outcome::ModelFailed(reason), event);
+            }
         };
         self.windows_scored += 1;
         self.last_score = Some(scored.score);
         let event = self.detector.observe_score(scored.score).map(|t| {
-            if t.from == DetectorState::SensorFault {
+            if t.from == DetectorState::ModelFault {
+                self.model_event(start_ms, end_ms, t, "the model scores this asset again")
+            } else if t.from == DetectorState::SensorFault {
                 self.sensor_event(
                     start_ms,
                     end_ms,
@@ -384,6 +393,18 @@ impl AssetPipeline {
         if t.reminder {
             event.detail = Some("alarm persists".into());
         }
+        event
+    }
+
+    fn model_event(&self, start_ms: u64, end_ms: u64, t: Transition, reason: &str) -> AnomalyEvent {
+        let mut event = self.base_event(
+            start_ms,
+            end_ms,
+            t,
+            EventKind::ModelFault,
+            &self.identity.vibration_channel,
+        );
+        event.detail = Some(reason.to_owned());
         event
     }
 

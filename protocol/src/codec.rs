@@ -250,10 +250,15 @@ fn validate_event(m: &AnomalyEvent) -> Result<(), DecodeError> {
     }
     check_score(K, "score", m.score)?;
     check_thresholds(K, m.threshold, m.alarm_threshold)?;
-    if m.kind == EventKind::Anomaly && m.state == DetectorState::SensorFault {
+    if m.kind == EventKind::Anomaly
+        && matches!(
+            m.state,
+            DetectorState::SensorFault | DetectorState::ModelFault
+        )
+    {
         return Err(invalid(
             K,
-            "an anomaly event cannot carry state sensor_fault",
+            format!("an anomaly event cannot carry state {}", m.state.as_str()),
         ));
     }
     if m.top_features.len() > MAX_TOP_FEATURES {

@@ -180,6 +180,10 @@ fn semantic_rules_are_enforced_on_decode() {
             "anomaly in sensor_fault",
             Box::new(|e| e.state = DetectorState::SensorFault),
         ),
+        (
+            "anomaly in model_fault",
+            Box::new(|e| e.state = DetectorState::ModelFault),
+        ),
         ("share > 1", Box::new(|e| e.top_features[0].share = 1.5)),
         (
             "too many features",

@@ -43,6 +43,9 @@ pub enum DetectorState {
     /// The input cannot be trusted (NaN, flat-lined, missing); no verdict on
     /// the asset itself.
     SensorFault,
+    /// The model cannot score this asset (an inference error, a non-finite
+    /// score); no verdict on the asset itself.
+    ModelFault,
 }
 
 impl DetectorState {
@@ -52,6 +55,7 @@ impl DetectorState {
             DetectorState::Warning => "warning",
             DetectorState::Alarm => "alarm",
             DetectorState::SensorFault => "sensor_fault",
+            DetectorState::ModelFault => "model_fault",
         }
     }
 }
@@ -65,6 +69,9 @@ pub enum EventKind {
     Anomaly,
     /// The sensor channel went bad or recovered; says nothing about the asset.
     SensorFault,
+    /// The model failed to score the asset's windows, or scores them again;
+    /// says nothing about the asset (but while it lasts, nothing watches it).
+    ModelFault,
 }
 
 impl EventKind {
@@ -72,6 +79,7 @@ impl EventKind {
         match self {
             EventKind::Anomaly => "anomaly",
             EventKind::SensorFault => "sensor_fault",
+            EventKind::ModelFault => "model_fault",
         }
     }
 }

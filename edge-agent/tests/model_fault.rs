@@ -1,0 +1,84 @@
+//! A model that scores real windows as NaN never raises an alarm: the
+//! detector goes to `model_fault`, one `model_fault` event says why, and
+//! every such window is counted as a model failure.
+//!
+//! The fixture (`fixtures/nan-model`, written by its `make.py`) passes its
+//! self-test but sums sqrt(feature - 1), which is NaN for a real pump.
+
+use std::path::Path;
+
+use edge_agent::AnomalyModel;
+use edge_agent::detector::DetectorConfig;
+use edge_agent::features::{AssetAnalysis, FeatureProfile};
+use edge_agent::pipeline::{AssetIdentity, AssetPipeline, AssetSetup, Outcome};
+use edge_agent::sensor_health::SensorHealthConfig;
+use edge_agent::source::{SimConfig, SourceConfig, SourcePoll};
+use edge_agent::window::Windower;
+use protocol::{AssetKind, DetectorState, EventKind};
+
+#[test]
+fn non_finite_scores_become_one_model_fault_event_never_an_alarm() {
+    let model = AnomalyModel::load_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/nan-model"),
+    )
+    .expect("the fixture passes its self-test");
+    let setup = AssetSetup {
+        identity: AssetIdentity {
+            site: "s".into(),
+            gateway: "gw".into(),
+            asset_id: "P-1".into(),
+            kind: AssetKind::Pump,
+            vibration_channel: "accel".into(),
+            temperature_channel: "temp".into(),
+        },
+        detector: DetectorConfig::default(),
+        sensor_health: SensorHealthConfig::default(),
+        analysis: AssetAnalysis::default(),
+    };
+    let mut pipeline = AssetPipeline::new(setup, model, 5120.0).unwrap();
+    let mut source = SourceConfig::Sim(SimConfig {
+        seed: 4101,
+        speed: 0.0,
+        sample_rate_hz: Some(5120.0),
+        fault: None,
+    })
+    .open(
+        AssetKind::Pump,
+        1_700_000_000_000_000,
+        &AssetAnalysis::default(),
+    )
+    .unwrap();
+    let (len, hop) = FeatureProfile::for_kind(AssetKind::Pump).window_samples(5120.0);
+    let mut windower = Windower::new(len, hop, 5120.0);
+    let (mut failed, mut events) = (0, Vec::new());
+    while failed < 20 {
+        let SourcePoll::Block(block) = source.poll().unwrap() else {
+            continue;
+        };
+        for window in windower.push(block) {
+            let (outcome, event) = pipeline.process(&window);
+            match outcome {
+                Outcome::ModelFailed(reason) => {
+                    assert!(reason.contains("not a finite"), "{reason}");
+                    failed += 1;
+                }
+                other => panic!("window {} was not a model failure: {other:?}", window.seq),
+            }
+            events.extend(event);
+        }
+    }
+    assert_eq!(events.len(), 1, "{events:#?}");
+    let e = &events[0];
+    assert_eq!(
+        (e.kind, e.state),
+        (EventKind::ModelFault, DetectorState::ModelFault)
+    );
+    assert_eq!(e.model.id, "nan-model");
+    assert!(
+        e.detail.as_deref().unwrap_or("").contains("not a finite"),
+        "{e:?}"
+    );
+    assert_eq!(pipeline.status().state, DetectorState::ModelFault);
+    // The event is a valid protocol message.
+    protocol::encode(&protocol::Message::Event(e.clone())).expect("valid event");
+}
