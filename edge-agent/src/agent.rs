@@ -150,13 +150,17 @@ pub fn prepare(config: &AgentConfig) -> Result<Vec<PreparedAsset>, AgentError> {
 
 /// Opens the gateway's store in its data folder (created if missing).
 pub fn open_store(config: &AgentConfig) -> Result<CommissioningStore, AgentError> {
+    open_store_at(&config.data_dir)
+}
+
+/// Opens (creating it if missing) the agent's store in `dir`.
+pub fn open_store_at(dir: &Path) -> Result<CommissioningStore, AgentError> {
     let fail = |source| AgentError::Store {
-        path: config.data_dir.clone(),
+        path: dir.to_owned(),
         source,
     };
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| fail(store::StoreError::Backend(e.to_string())))?;
-    let store = store::SledStore::open(&config.data_dir).map_err(fail)?;
+    std::fs::create_dir_all(dir).map_err(|e| fail(store::StoreError::Backend(e.to_string())))?;
+    let store = store::SledStore::open(dir).map_err(fail)?;
     Ok(CommissioningStore::new(Arc::new(store)))
 }
 

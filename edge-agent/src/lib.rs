@@ -19,6 +19,7 @@ pub mod link;
 pub mod model;
 pub mod node_sim;
 pub mod pipeline;
+pub mod replay;
 pub mod sensor_health;
 pub mod source;
 pub mod telemetry;

@@ -140,37 +140,47 @@ impl AssetPipeline {
 
     /// Keeps commissioning results in `store`, and resumes from the asset's
     /// stored record if it was learned for this model version and feature
-    /// profile (otherwise a new baseline is collected).
+    /// profile (also for a model that does not ask for commissioning: the
+    /// record then came from `edge-agent replay --commission-rows`);
+    /// otherwise a model that asks for it collects a new baseline.
     pub fn with_commissioning_store(mut self, store: CommissioningStore) -> Self {
-        if self.commissioning.is_some() {
-            let asset = &self.identity.asset_id;
-            match store.load(asset) {
-                Ok(Some(record))
-                    if record.model == self.model_ref
-                        && record.feature_profile == self.profile().name =>
-                {
-                    tracing::info!(
-                        asset = %asset,
-                        threshold = record.threshold,
-                        "resuming with the stored commissioning"
-                    );
-                    self.detector
-                        .set_thresholds(record.threshold, record.alarm_threshold);
-                    self.commissioning = Some(Commissioning::Done(Box::new(record)));
-                }
-                Ok(Some(record)) => tracing::info!(
+        let asset = &self.identity.asset_id;
+        match store.load(asset) {
+            Ok(Some(record))
+                if record.model == self.model_ref
+                    && record.feature_profile == self.profile().name =>
+            {
+                tracing::info!(
                     asset = %asset,
-                    stored_for = %format!("{} {}", record.model.id, record.model.version),
-                    "stored commissioning was for another model; collecting a new baseline"
-                ),
-                Ok(None) => {}
-                Err(e) => tracing::warn!(
-                    asset = %asset,
-                    "stored commissioning is unreadable, collecting a new baseline: {e}"
-                ),
+                    threshold = record.threshold,
+                    "resuming with the stored commissioning"
+                );
+                self.detector
+                    .set_thresholds(record.threshold, record.alarm_threshold);
+                self.commissioning = Some(Commissioning::Done(Box::new(record)));
             }
+            Ok(Some(record)) if self.commissioning.is_some() => tracing::info!(
+                asset = %asset,
+                stored_for = %format!("{} {}", record.model.id, record.model.version),
+                "stored commissioning was for another model; collecting a new baseline"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(
+                asset = %asset,
+                "stored commissioning is unreadable, collecting a new baseline: {e}"
+            ),
         }
         self.commissioning_store = Some(store);
+        self
+    }
+
+    /// Commissions the asset with `spec` (a fresh baseline), whatever the
+    /// model's manifest says (replay and evaluation choose their own).
+    pub fn with_commissioning_spec(
+        mut self,
+        spec: crate::commissioning::CommissioningSpec,
+    ) -> Self {
+        self.commissioning = Some(Commissioning::start(spec));
         self
     }
 

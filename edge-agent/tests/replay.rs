@@ -1,0 +1,221 @@
+//! `edge-agent replay` on recordings of a simulated pump: one line per
+//! window after the commissioning part, the fault flagged once it has
+//! developed and not before, commissioning kept between replays in a data
+//! folder, and bad arguments refused in one line.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use edge_agent::features::AssetAnalysis;
+use edge_agent::source::{FaultConfig, FaultKind, SimConfig, SourceConfig, SourcePoll};
+use protocol::AssetKind;
+
+const RATE: f64 = 5120.0;
+
+fn agent(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_edge-agent"))
+        .args(args)
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("edge-agent runs")
+}
+
+fn model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/pump-anomaly")
+}
+
+/// Writes `seconds` of simulated pump `seed` as float32 little-endian.
+fn record(path: &Path, seed: u64, fault: Option<FaultConfig>, seconds: usize) {
+    let mut source = SourceConfig::Sim(SimConfig {
+        seed,
+        speed: 0.0,
+        sample_rate_hz: Some(RATE),
+        fault,
+    })
+    .open(AssetKind::Pump, 0, &AssetAnalysis::default())
+    .unwrap();
+    let mut bytes = Vec::new();
+    while bytes.len() < seconds * RATE as usize * 4 {
+        if let SourcePoll::Block(b) = source.poll().unwrap() {
+            bytes.extend(b.vibration.iter().flat_map(|x| x.to_le_bytes()));
+        }
+    }
+    bytes.truncate(seconds * RATE as usize * 4);
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn replay(input: &Path, output: &Path, extra: &[&str]) -> Output {
+    let model = model();
+    let mut args = vec![
+        "replay",
+        "--profile",
+        "pump-v2",
+        "--format",
+        "f32le",
+        "--sample-rate",
+        "5120",
+        "--temperature-c",
+        "40",
+        "--start",
+        "2024-01-01T00:00:00Z",
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    agent(&args)
+}
+
+/// (datetime, score, anomaly) of each row, after checking the header.
+fn rows(path: &Path) -> Vec<(String, f64, u8)> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("datetime,score,anomaly"));
+    lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            assert_eq!(f.len(), 3, "{l}");
+            (
+                f[0].to_owned(),
+                f[1].parse().unwrap(),
+                f[2].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn succeeded(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_row_per_window_after_the_baseline_and_the_fault_flagged_once_developed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (dir.path().join("pump.f32"), dir.path().join("out.csv"));
+    let fault = FaultConfig {
+        kind: FaultKind::BearingOuterRace,
+        onset_s: 40.0,
+        ramp_s: 10.0,
+        severity: 1.0,
+    };
+    record(&input, 4201, Some(fault), 90);
+    let stdout = succeeded(&replay(&input, &output, &["--commission-rows", "20"]));
+    assert!(
+        stdout.contains("wrote 70 rows") && stdout.contains("after 20 baseline windows"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("commissioning on 20 windows"), "{stdout}");
+    let rows = rows(&output);
+    assert_eq!(rows.len(), 70);
+    // Window i (0-based over the recording) starts i seconds in.
+    for (k, (datetime, score, _)) in rows.iter().enumerate() {
+        let second = 20 + k;
+        let expected = format!("2024-01-01T00:{:02}:{:02}.000Z", second / 60, second % 60);
+        assert_eq!(datetime, &expected);
+        assert!(score.is_finite() && *score >= 0.0, "{datetime}: {score}");
+    }
+    let at = |second: usize| &rows[second - 20];
+    assert!(
+        (20..40).all(|s| at(s).2 == 0),
+        "anomaly before the fault: {rows:?}"
+    );
+    assert!((60..90).all(|s| at(s).2 == 1), "fault missed: {rows:?}");
+    assert!(stdout.contains(&format!(
+        "({} anomalous)",
+        rows.iter().filter(|r| r.2 == 1).count()
+    )));
+}
+
+#[test]
+fn commissioning_is_kept_between_replays_in_a_data_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let healthy = dir.path().join("healthy.f32");
+    let faulty = dir.path().join("faulty.f32");
+    record(&healthy, 4202, None, 40);
+    let fault = FaultConfig {
+        kind: FaultKind::BearingOuterRace,
+        onset_s: 0.0,
+        ramp_s: 0.0,
+        severity: 1.0,
+    };
+    record(&faulty, 4202, Some(fault), 20);
+    let data_arg = ["--data-dir", data.to_str().unwrap()];
+
+    let first = succeeded(&replay(
+        &healthy,
+        &dir.path().join("healthy.csv"),
+        &[&["--commission-rows", "20"][..], &data_arg].concat(),
+    ));
+    assert!(first.contains("(0 anomalous)"), "{first}");
+    let second = succeeded(&replay(&faulty, &dir.path().join("faulty.csv"), &data_arg));
+    // Judged at once with what the healthy recording taught.
+    assert!(
+        second.contains("wrote 20 rows") && second.contains("after 0 baseline windows"),
+        "{second}"
+    );
+    let judged = |s: &str| {
+        s.split("judged with ")
+            .nth(1)
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(judged(&second), judged(&first));
+    let rows = rows(&dir.path().join("faulty.csv"));
+    // The detector needs three windows above the threshold to enter.
+    assert!(rows[3..].iter().all(|r| r.2 == 1), "{rows:?}");
+
+    // Without the data folder nothing was learned: the model's thresholds.
+    let third = succeeded(&replay(&faulty, &dir.path().join("plain.csv"), &[]));
+    assert!(
+        third.contains("judged with the model's own thresholds"),
+        "{third}"
+    );
+}
+
+#[test]
+fn bad_arguments_are_one_line_naming_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("pump.f32");
+    record(&input, 4203, None, 2);
+    let output = dir.path().join("out.csv");
+    let out = replay(&input, &output, &["--commission-rows", "5"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--commission-rows") && err.contains("too few"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let out = agent(&[
+        "replay",
+        "--profile",
+        "pump-v9",
+        "--format",
+        "f32le",
+        "--sample-rate",
+        "5120",
+        "--temperature-c",
+        "40",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("pump-v9: unknown; known: pump-v2, bridge-v2"),
+        "{err}"
+    );
+}
