@@ -33,9 +33,12 @@ pub struct CommissioningSpec {
     /// Windows that make the baseline.
     pub baseline_windows: u32,
     /// Whether the model expects features standardised with the asset's
-    /// baseline median and spread.
+    /// baseline centre and spread.
     #[serde(default)]
     pub feature_scaling: bool,
+    /// Which centre and spread (default: median and MAD).
+    #[serde(default)]
+    pub scaling_statistic: ScalingStatistic,
     /// Quantile of the baseline scores the thresholds start from (0.5-1).
     pub threshold_quantile: f64,
     /// `warning` threshold = margin x that quantile (>= 1).
@@ -71,6 +74,19 @@ impl CommissioningSpec {
     }
 }
 
+/// How a feature's centre and spread are estimated from the baseline.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScalingStatistic {
+    /// Median and 1.4826 x the median absolute deviation: robust to a few
+    /// odd windows in the baseline.
+    #[default]
+    MedianMad,
+    /// Mean and standard deviation (Hotelling's statistics): for quantised
+    /// channels, whose MAD collapses when most readings are equal.
+    MeanStd,
+}
+
 /// Per-feature standardisation learned from a baseline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeatureScaling {
@@ -79,19 +95,30 @@ pub struct FeatureScaling {
 }
 
 impl FeatureScaling {
-    /// Median and robust spread of each feature over `rows`. A feature
+    /// Centre and spread of each feature over `rows`. A feature
     /// that did not vary gets a spread of 1e-6 of its size (at least 1e-9),
     /// so any later change in it stands out rather than dividing by zero.
-    pub fn learn(rows: &[Vec<f64>]) -> Self {
+    pub fn learn(rows: &[Vec<f64>], statistic: ScalingStatistic) -> Self {
         let n = rows.first().map_or(0, Vec::len);
         let (mut center, mut scale) = (Vec::with_capacity(n), Vec::with_capacity(n));
         for i in 0..n {
             let column: Vec<f64> = rows.iter().map(|r| r[i]).collect();
-            let median = quantile(&column, 0.5);
-            let deviations: Vec<f64> = column.iter().map(|x| (x - median).abs()).collect();
-            let spread = 1.4826 * quantile(&deviations, 0.5);
-            center.push(median);
-            scale.push(spread.max(1e-6 * median.abs()).max(1e-9));
+            let (c, spread) = match statistic {
+                ScalingStatistic::MedianMad => {
+                    let median = quantile(&column, 0.5);
+                    let deviations: Vec<f64> = column.iter().map(|x| (x - median).abs()).collect();
+                    (median, 1.4826 * quantile(&deviations, 0.5))
+                }
+                ScalingStatistic::MeanStd => {
+                    let n = column.len().max(1) as f64;
+                    let mean = column.iter().sum::<f64>() / n;
+                    let var =
+                        column.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+                    (mean, var.sqrt())
+                }
+            };
+            center.push(c);
+            scale.push(spread.max(1e-6 * c.abs()).max(1e-9));
         }
         FeatureScaling { center, scale }
     }
@@ -222,7 +249,9 @@ impl Commissioning {
                     i / rows[0].len().max(1)
                 )));
             }
-            let scaling = spec.feature_scaling.then(|| FeatureScaling::learn(rows));
+            let scaling = spec
+                .feature_scaling
+                .then(|| FeatureScaling::learn(rows, spec.scaling_statistic));
             let scores = rows
                 .iter()
                 .map(|r| match &scaling {

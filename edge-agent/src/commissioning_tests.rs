@@ -5,6 +5,7 @@ fn spec(windows: u32, scaling: bool) -> CommissioningSpec {
     CommissioningSpec {
         baseline_windows: windows,
         feature_scaling: scaling,
+        scaling_statistic: ScalingStatistic::MedianMad,
         threshold_quantile: 0.9,
         threshold_margin: 2.0,
         alarm_factor: 3.0,
@@ -33,7 +34,7 @@ fn scaling_is_median_and_robust_spread_and_ignores_an_outlier() {
     // Feature 0: 1..=9 plus one wild value; feature 1 never varies.
     let mut rows: Vec<Vec<f64>> = (1..=9).map(|i| vec![i as f64, 7.0]).collect();
     rows.push(vec![1e6, 7.0]);
-    let s = FeatureScaling::learn(&rows);
+    let s = FeatureScaling::learn(&rows, ScalingStatistic::MedianMad);
     // Median of 1..9 and 1e6 is 5.5; absolute deviations' median is 2.5.
     assert_eq!(s.center, vec![5.5, 7.0]);
     assert!((s.scale[0] - 1.4826 * 2.5).abs() < 1e-12, "{:?}", s.scale);
@@ -43,6 +44,22 @@ fn scaling_is_median_and_robust_spread_and_ignores_an_outlier() {
         (z[0] - 1.0).abs() < 1e-12 && (z[1] - 10.0).abs() < 1e-6,
         "{z:?}"
     );
+}
+
+#[test]
+fn mean_and_standard_deviation_scaling_is_hotellings() {
+    let rows: Vec<Vec<f64>> = [1.0, 2.0, 3.0, 4.0, 5.0].iter().map(|&x| vec![x]).collect();
+    let s = FeatureScaling::learn(&rows, ScalingStatistic::MeanStd);
+    assert_eq!(s.center, vec![3.0]);
+    assert!((s.scale[0] - 2.5f64.sqrt()).abs() < 1e-12, "{:?}", s.scale);
+    // A quantised channel whose MAD is zero still gets a usable spread.
+    let quantised: Vec<Vec<f64>> = [32.0, 32.0, 32.0, 32.0, 33.0]
+        .iter()
+        .map(|&x| vec![x])
+        .collect();
+    let mad = FeatureScaling::learn(&quantised, ScalingStatistic::MedianMad);
+    let std = FeatureScaling::learn(&quantised, ScalingStatistic::MeanStd);
+    assert!(mad.scale[0] < 1e-4 && std.scale[0] > 0.4, "{mad:?} {std:?}");
 }
 
 #[test]

@@ -95,6 +95,21 @@ enum Command {
         #[command(flatten)]
         input: InputArgs,
     },
+    /// Run a public benchmark's protocol through replay and print its
+    /// metrics (today: skab).
+    Eval {
+        /// The benchmark: skab.
+        benchmark: String,
+        /// The data set's folder (default: $PDM_DATA_DIR/skab, else
+        /// ../shared/data/skab).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[arg(long, default_value = "models/pump-process-anomaly")]
+        model: PathBuf,
+        /// Rows of each file that commission the asset.
+        #[arg(long, default_value_t = 400)]
+        commission_rows: u32,
+    },
     /// Replay a recording through the whole pipeline (features,
     /// commissioning, model, detector); one `datetime,score,anomaly` line
     /// per window after the commissioning part.
@@ -155,6 +170,19 @@ struct InputArgs {
     /// f32le: factor turning the stored unit into g.
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
+    /// table: the time column (copied to the output as written).
+    #[arg(long, default_value = "datetime")]
+    time_column: String,
+    /// table: the columns of the profile's channels, in its order,
+    /// comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    columns: Vec<String>,
+    /// table: a 0/1 label column, if any.
+    #[arg(long)]
+    label_column: Option<String>,
+    /// table: the field separator.
+    #[arg(long, default_value_t = ',')]
+    separator: char,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -163,9 +191,35 @@ enum InputFormat {
     Csv,
     /// Headerless float32 little-endian samples.
     F32le,
+    /// replay: the SKAB benchmark's table of process readings.
+    Skab,
+    /// replay: a CSV table of process readings, one row per reading time
+    /// (--time-column, --columns, --label-column, --separator).
+    Table,
 }
 
 impl InputArgs {
+    /// What `replay` reads: a sample stream or a table.
+    fn replay_input(&self) -> anyhow::Result<edge_agent::replay_cli::ReplayInput> {
+        use edge_agent::replay_cli::ReplayInput;
+        use edge_agent::table::TableFormat;
+        let path = self.input.clone().context("replay needs --input FILE")?;
+        let format = match self.format {
+            Some(InputFormat::Skab) => TableFormat::Skab,
+            Some(InputFormat::Table) => TableFormat::Csv {
+                separator: self.separator,
+                time_column: self.time_column.clone(),
+                columns: self.columns.clone(),
+                label_column: self.label_column.clone(),
+            },
+            _ => {
+                let source = self.source()?.context("replay needs --input FILE")?;
+                return Ok(ReplayInput::Samples(source));
+            }
+        };
+        Ok(ReplayInput::Table { path, format })
+    }
+
     fn source(&self) -> anyhow::Result<Option<SourceConfig>> {
         let Some(path) = &self.input else {
             return Ok(None);
@@ -173,10 +227,16 @@ impl InputArgs {
         let format = self
             .format
             .context("--input needs --format (csv or f32le)")?;
+        if matches!(format, InputFormat::Skab | InputFormat::Table) {
+            anyhow::bail!(
+                "--format skab and table are tables of process readings, not sample streams: replay them with a process profile (pump-process-v1)"
+            );
+        }
         let sample_rate_hz = self
             .sample_rate
             .context("--input needs --sample-rate (Hz)")?;
         let source = match format {
+            InputFormat::Skab | InputFormat::Table => unreachable!("refused above"),
             InputFormat::Csv => SourceConfig::Csv(CsvReplayConfig {
                 path: path.clone(),
                 sample_rate_hz,
@@ -199,82 +259,6 @@ impl InputArgs {
         };
         Ok(Some(source))
     }
-}
-
-struct ReplayArgs {
-    profile: String,
-    commission_rows: u32,
-    model: Option<PathBuf>,
-    data_dir: Option<PathBuf>,
-    start: String,
-    shaft_rpm: Option<f64>,
-    output: PathBuf,
-    input: InputArgs,
-}
-
-fn replay(args: ReplayArgs) -> anyhow::Result<()> {
-    use edge_agent::features::{AssetAnalysis, FeatureProfile};
-    let profile = FeatureProfile::by_name(&args.profile).with_context(|| {
-        format!(
-            "--profile {}: unknown; known: {}",
-            args.profile,
-            edge_agent::features::PROFILES.map(|p| p.name).join(", ")
-        )
-    })?;
-    let source = args
-        .input
-        .source()?
-        .context("replay needs --input FILE --format FORMAT --sample-rate HZ")?;
-    let model_dir = args.model.unwrap_or_else(|| {
-        PathBuf::from(match profile.asset_kind {
-            protocol::AssetKind::Pump => "models/pump-anomaly",
-            protocol::AssetKind::Bridge => "models/bridge-anomaly",
-        })
-    });
-    let model = edge_agent::AnomalyModel::load_dir(&model_dir)?;
-    let start = humantime::parse_rfc3339(&args.start)
-        .with_context(|| format!("--start {}: not an RFC 3339 time", args.start))?;
-    let start_us = start
-        .duration_since(std::time::UNIX_EPOCH)
-        .context("--start is before 1970")?
-        .as_micros() as u64;
-    let mut analysis = AssetAnalysis::default();
-    if let Some(rpm) = args.shaft_rpm {
-        anyhow::ensure!(rpm > 0.0, "--shaft-rpm {rpm} must be positive");
-        analysis.shaft_hz = rpm / 60.0;
-    }
-    let file = std::fs::File::create(&args.output)
-        .with_context(|| format!("cannot create {}", args.output.display()))?;
-    let request = edge_agent::replay::ReplayRequest {
-        profile,
-        model,
-        source,
-        commission_rows: args.commission_rows,
-        start_us,
-        data_dir: args.data_dir,
-        asset_id: "replay".into(),
-        analysis,
-        detector: Default::default(),
-    };
-    let s = edge_agent::replay::replay(request, &mut std::io::BufWriter::new(file))?;
-    let judged_with = match &s.commissioning {
-        Some(c) => format!(
-            "commissioning on {} windows (warning {:.4}, alarm {:.4})",
-            c.windows, c.threshold, c.alarm_threshold
-        ),
-        None => "the model's own thresholds".into(),
-    };
-    println!(
-        "wrote {} rows to {} ({} anomalous) after {} baseline windows, judged with {judged_with}; {} windows refused by sensor checks, {} model failures, {} gaps",
-        s.rows_written,
-        args.output.display(),
-        s.anomaly_rows,
-        s.baseline_windows,
-        s.refused,
-        s.model_failures,
-        s.gaps
-    );
-    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -430,6 +414,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Eval {
+            benchmark,
+            data,
+            model,
+            commission_rows,
+        } => {
+            anyhow::ensure!(
+                benchmark == "skab",
+                "unknown benchmark `{benchmark}`; known: skab"
+            );
+            let data = data.unwrap_or_else(|| {
+                std::env::var_os("PDM_DATA_DIR")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| PathBuf::from("../shared/data"))
+                    .join("skab")
+            });
+            let model = edge_agent::AnomalyModel::load_dir(&model)?;
+            let results = edge_agent::eval::skab(&data, &model, commission_rows)?;
+            print!("{}", edge_agent::eval::skab_report(&results, &model));
+            Ok(())
+        }
         Command::Replay {
             profile,
             commission_rows,
@@ -439,16 +444,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             shaft_rpm,
             output,
             input,
-        } => replay(ReplayArgs {
-            profile,
-            commission_rows,
-            model,
-            data_dir,
-            start,
-            shaft_rpm,
-            output,
-            input,
-        }),
+        } => {
+            let cmd = edge_agent::replay_cli::ReplayCommand {
+                profile,
+                commission_rows,
+                model,
+                data_dir,
+                start,
+                shaft_rpm,
+                output,
+                input: input.replay_input()?,
+            };
+            println!("{}", edge_agent::replay_cli::run(cmd)?);
+            Ok(())
+        }
         Command::Features {
             config,
             seconds,

@@ -333,7 +333,9 @@ fn parse_manifest(bytes: &[u8], path: &Path) -> Result<ModelManifest, ModelError
     if m.version.trim().is_empty() {
         return Err(err("version is empty".into()));
     }
-    if FeatureProfile::by_name(&m.feature_profile).is_none() {
+    let known = FeatureProfile::by_name(&m.feature_profile).is_some()
+        || crate::features::process::ProcessProfile::by_name(&m.feature_profile).is_some();
+    if !known {
         return Err(err(format!(
             "unknown feature profile `{}`",
             m.feature_profile

@@ -24,6 +24,34 @@ fn edit_manifest(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
 }
 
 #[test]
+fn the_process_model_asks_for_commissioning_and_refuses_a_window_profile() {
+    let model = AnomalyModel::load_dir(&shipped("pump-process-anomaly")).unwrap();
+    let spec = model
+        .manifest()
+        .commissioning
+        .clone()
+        .expect("commissioned");
+    assert!(spec.feature_scaling);
+    assert_eq!(
+        spec.scaling_statistic,
+        crate::commissioning::ScalingStatistic::MeanStd
+    );
+    let names = crate::features::process::PUMP_PROCESS_V1.feature_names();
+    assert_eq!(model.manifest().features, names);
+    // Standardised features in, their sum of squares out.
+    let scored = model.score(&[1.0, -2.0, 0.0, 0.0, 0.0, 0.5]).unwrap();
+    assert!((scored.score - 5.25).abs() < 1e-5, "{scored:?}");
+    let err = model
+        .check_fits(AssetKind::Pump, &PUMP_V2)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("trained on feature profile pump-process-v1"),
+        "{err}"
+    );
+}
+
+#[test]
 fn shipped_models_load_pass_self_test_and_fit_their_profiles() {
     for (name, kind, profile) in [
         ("pump-anomaly", AssetKind::Pump, &PUMP_V2),

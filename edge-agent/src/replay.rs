@@ -33,6 +33,7 @@ use crate::window::Windower;
 pub const DEFAULT_SPEC: CommissioningSpec = CommissioningSpec {
     baseline_windows: 0,
     feature_scaling: false,
+    scaling_statistic: crate::commissioning::ScalingStatistic::MedianMad,
     threshold_quantile: 0.99,
     threshold_margin: 1.5,
     alarm_factor: 2.0,
@@ -67,6 +68,29 @@ pub struct ReplaySummary {
     pub gaps: u64,
     /// The commissioning the rows were judged with, if any.
     pub commissioning: Option<CommissioningRecord>,
+}
+
+impl ReplaySummary {
+    /// One line for the operator: what was written and how it was judged.
+    pub fn describe(&self, output: &std::path::Path) -> String {
+        let judged_with = match &self.commissioning {
+            Some(c) => format!(
+                "commissioning on {} windows (warning {:.4}, alarm {:.4})",
+                c.windows, c.threshold, c.alarm_threshold
+            ),
+            None => "the model's own thresholds".into(),
+        };
+        format!(
+            "wrote {} rows to {} ({} anomalous) after {} baseline windows, judged with {judged_with}; {} windows refused by sensor checks, {} model failures, {} gaps",
+            self.rows_written,
+            output.display(),
+            self.anomaly_rows,
+            self.baseline_windows,
+            self.refused,
+            self.model_failures,
+            self.gaps
+        )
+    }
 }
 
 /// Replays `request.source` and writes the rows to `out`.

@@ -215,7 +215,73 @@ fn bad_arguments_are_one_line_naming_the_problem() {
     ]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        !out.status.success() && err.contains("pump-v9: unknown; known: pump-v2, bridge-v2"),
+        !out.status.success()
+            && err.contains("pump-v9: unknown; known: pump-v2, bridge-v2, pump-process-v1"),
         "{err}"
     );
+}
+
+/// A table of process readings with one row per second: pressure steps up
+/// by ten spreads at row 450; the commissioning part is the first 400 rows.
+#[test]
+fn a_process_table_is_judged_row_by_row_after_its_commissioning_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("station.csv");
+    let mut text = String::from("time,vib1,vib2,amps,bar,volts,flow,label\n");
+    for i in 0..500u32 {
+        // Deterministic noise in [-0.5, 0.5).
+        let noise = |k: u32| ((i * 7919 + k * 104_729) % 1000) as f64 / 1000.0 - 0.5;
+        let step = if i >= 450 { 10.0 } else { 0.0 };
+        let cell = if i == 420 {
+            "n/a".to_string()
+        } else {
+            format!("{}", 2.0 + noise(5))
+        };
+        text += &format!(
+            "t{i},{},{},{},{},{},{cell},{}\n",
+            0.03 + 0.001 * noise(1),
+            0.04 + 0.001 * noise(2),
+            1.3 + 0.01 * noise(3),
+            1.0 + 0.01 * noise(4) + 0.01 * step,
+            230.0 + noise(6),
+            u8::from(i >= 450)
+        );
+    }
+    std::fs::write(&input, text).unwrap();
+    let output = dir.path().join("out.csv");
+    let out = agent(&[
+        "replay",
+        "--profile",
+        "pump-process-v1",
+        "--format",
+        "table",
+        "--time-column",
+        "time",
+        "--columns",
+        "vib1,vib2,amps,bar,volts,flow",
+        "--input",
+        input.to_str().unwrap(),
+        "--commission-rows",
+        "400",
+        "--model",
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../models/pump-process-anomaly")
+            .to_str()
+            .unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ]);
+    let stdout = succeeded(&out);
+    assert!(
+        stdout.contains("wrote 100 rows") && stdout.contains("1 windows refused"),
+        "{stdout}"
+    );
+    let text = std::fs::read_to_string(&output).unwrap();
+    let lines: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(lines.len(), 100);
+    assert_eq!(lines[20], "t420,,0", "the unreadable row");
+    let anomaly = |i: usize| lines[i - 400].ends_with(",1");
+    assert!((400..450).all(|i| !anomaly(i)), "{lines:?}");
+    assert!((455..500).all(anomaly), "{lines:?}");
+    assert!(lines[0].starts_with("t400,"), "{}", lines[0]);
 }

@@ -14,6 +14,7 @@ mod envelope;
 pub(crate) mod fft_pool;
 pub mod iso;
 mod levels;
+pub mod process;
 mod scan;
 mod spectrum;
 mod stats;
