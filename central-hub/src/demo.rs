@@ -61,6 +61,7 @@ kind = "pump"
 model = "models/pump-anomaly"
 shaft_rpm = 1480
 source = {{ type = "sim", seed = 501 }}
+commissioning = {{ baseline_windows = 10 }}
 
 [[assets]]
 id = "P-102"
@@ -68,6 +69,7 @@ kind = "pump"
 model = "models/pump-anomaly"
 shaft_rpm = 1485
 source = {{ type = "sim", seed = 502, fault = {{ kind = "bearing_outer_race", onset_s = 15, ramp_s = 60 }} }}
+commissioning = {{ baseline_windows = 10 }}
 "#
         ),
         format!(

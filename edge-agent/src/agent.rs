@@ -86,7 +86,14 @@ impl PreparedAsset {
                 source,
             })?;
         let model_ref = model.model_ref();
-        let pipeline = AssetPipeline::new(setup, model, source.sample_rate_hz())?;
+        let spec = asset
+            .commissioning
+            .as_ref()
+            .map(|c| c.spec(model.manifest().commissioning.as_ref()));
+        let mut pipeline = AssetPipeline::new(setup, model, source.sample_rate_hz())?;
+        if let Some(spec) = spec {
+            pipeline = pipeline.with_commissioning_spec(spec);
+        }
         Ok(PreparedAsset {
             config: asset.clone(),
             model_ref,

@@ -13,6 +13,7 @@ use protocol::{AssetKind, validate_id};
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::commissioning::CommissioningSpec;
 use crate::detector::DetectorConfig;
 use crate::features::{AssetAnalysis, BearingGeometry, MachineClass, ZoneLimits};
 use crate::sensor_health::SensorHealthConfig;
@@ -81,6 +82,34 @@ pub struct AssetConfig {
     pub iso_zone_limits_mm_s: Option<ZoneLimits>,
     /// Structures: where each of the first three modes is sought, Hz.
     pub mode_search_hz: Option<Vec<[f64; 2]>>,
+    /// Commission this asset on its first windows (also when its model
+    /// does not ask for it), or change the model's baseline length.
+    pub commissioning: Option<AssetCommissioning>,
+}
+
+/// `[assets.commissioning]`: the asset's baseline, over the model's
+/// commissioning (or the replay defaults if the model has none).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssetCommissioning {
+    pub baseline_windows: u32,
+    pub threshold_quantile: Option<f64>,
+    pub threshold_margin: Option<f64>,
+    pub alarm_factor: Option<f64>,
+}
+
+impl AssetCommissioning {
+    /// The spec this asset is commissioned with, given its model's.
+    pub fn spec(&self, model: Option<&CommissioningSpec>) -> CommissioningSpec {
+        let base = model.cloned().unwrap_or(crate::replay::DEFAULT_SPEC);
+        CommissioningSpec {
+            baseline_windows: self.baseline_windows,
+            threshold_quantile: self.threshold_quantile.unwrap_or(base.threshold_quantile),
+            threshold_margin: self.threshold_margin.unwrap_or(base.threshold_margin),
+            alarm_factor: self.alarm_factor.unwrap_or(base.alarm_factor),
+            ..base
+        }
+    }
 }
 
 /// A config file that cannot be used, with the file named.
@@ -202,6 +231,9 @@ impl AgentConfig {
             asset.detector.validate().map_err(ctx)?;
             asset.sensor_health.validate().map_err(ctx)?;
             asset.validate_analysis().map_err(ctx)?;
+            if let Some(c) = &asset.commissioning {
+                c.spec(None).validate().map_err(ctx)?;
+            }
         }
         Ok(())
     }

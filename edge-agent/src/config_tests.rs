@@ -33,6 +33,9 @@ fault = { kind = "bearing_outer_race", onset_s = 20, ramp_s = 30 }
 
 [assets.detector]
 enter_windows = 4
+
+[assets.commissioning]
+baseline_windows = 60
 "#;
 
 #[test]
@@ -53,6 +56,25 @@ fn parses_a_full_config_with_defaults_and_resolves_paths() {
         panic!("sim source expected");
     };
     assert_eq!(sim.speed, 2.0);
+    assert_eq!(c.data_dir, Path::new("/etc/pdm/data"));
+    assert!(c.assets[0].commissioning.is_none());
+    let commissioning = c.assets[1].commissioning.as_ref().unwrap();
+    // Without a spec in the model: the replay defaults, with this baseline.
+    let spec = commissioning.spec(None);
+    assert_eq!(
+        (
+            spec.baseline_windows,
+            spec.threshold_quantile,
+            spec.threshold_margin
+        ),
+        (60, 0.99, 1.5)
+    );
+    // With one: the model's numbers, this baseline.
+    let model_spec = crate::commissioning::CommissioningSpec {
+        threshold_margin: 3.0,
+        ..spec.clone()
+    };
+    assert_eq!(commissioning.spec(Some(&model_spec)).threshold_margin, 3.0);
     assert_eq!(
         sim.fault.as_ref().unwrap().kind,
         FaultKind::BearingOuterRace
@@ -101,6 +123,17 @@ fn mistakes_are_reported_precisely() {
         (
             GOOD.replace("port = 1884", "port = 1884\nclient_id = \"a/#\""),
             "mqtt.client_id `a/#`",
+        ),
+        (
+            GOOD.replace("baseline_windows = 60", "baseline_windows = 3"),
+            "asset `P-102`: commissioning.baseline_windows = 3 is too few",
+        ),
+        (
+            GOOD.replace(
+                "baseline_windows = 60",
+                "baseline_windows = 60\nalarm_factor = 0.5",
+            ),
+            "commissioning.alarm_factor = 0.5 must be >= 1",
         ),
     ];
     for (text, expected) in cases {

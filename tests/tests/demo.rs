@@ -67,6 +67,13 @@ fn demo_raises_work_orders_for_the_faulty_assets_within_a_minute() {
         })
         .collect();
     assert_eq!(states.len(), 4, "{assets}");
+    // The pumps learned their own baseline (10 windows) before being judged.
+    for a in assets.as_array().unwrap() {
+        if a["kind"] == "pump" {
+            assert_eq!(a["commissioning"]["phase"], "commissioned", "{a}");
+            assert_eq!(a["commissioning"]["windows"], 10, "{a}");
+        }
+    }
     for (id, state) in &states {
         if id == "P-101" || id == "SPAN-1" {
             assert_eq!(state, "normal", "{id}: {assets}");
