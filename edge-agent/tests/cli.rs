@@ -2,15 +2,10 @@
 //! that names the file and the problem, and `check` accepts a good config.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn agent(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_edge-agent"))
-        .args(args)
-        .env("RUST_LOG", "off")
-        .output()
-        .expect("edge-agent runs")
-}
+mod common;
+use common::agent;
 
 fn models() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")

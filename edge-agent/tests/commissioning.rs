@@ -8,14 +8,14 @@ use std::sync::Arc;
 
 use edge_agent::AnomalyModel;
 use edge_agent::commissioning::{CommissioningStore, quantile};
-use edge_agent::detector::DetectorConfig;
 use edge_agent::features::{AssetAnalysis, FeatureProfile};
-use edge_agent::pipeline::{AssetIdentity, AssetPipeline, AssetSetup, Outcome};
-use edge_agent::sensor_health::SensorHealthConfig;
+use edge_agent::pipeline::{AssetPipeline, Outcome};
 use edge_agent::source::{FaultConfig, FaultKind, SimConfig, SourceConfig, SourcePoll};
 use edge_agent::window::{Window, Windower};
 use protocol::{AssetKind, CommissioningPhase, DetectorState, EventKind};
 use store::SledStore;
+
+mod common;
 
 const BASELINE: usize = 30;
 
@@ -45,20 +45,7 @@ fn shipped_model() -> AnomalyModel {
 }
 
 fn pipeline(model: AnomalyModel) -> AssetPipeline {
-    let setup = AssetSetup {
-        identity: AssetIdentity {
-            site: "s".into(),
-            gateway: "gw".into(),
-            asset_id: "P-1".into(),
-            kind: AssetKind::Pump,
-            vibration_channel: "accel".into(),
-            temperature_channel: "temp".into(),
-        },
-        detector: DetectorConfig::default(),
-        sensor_health: SensorHealthConfig::default(),
-        analysis: AssetAnalysis::default(),
-    };
-    AssetPipeline::new(setup, model, 5120.0).unwrap()
+    common::pipeline(AssetKind::Pump, model, 5120.0)
 }
 
 /// `seconds` of one-second windows of simulated pump `seed`.

@@ -6,16 +6,15 @@
 use std::path::Path;
 
 use edge_agent::AnomalyModel;
-use edge_agent::detector::DetectorConfig;
 use edge_agent::features::AssetAnalysis;
 use edge_agent::features::FeatureProfile;
-use edge_agent::pipeline::{AssetIdentity, AssetPipeline, AssetSetup};
-use edge_agent::sensor_health::SensorHealthConfig;
 use edge_agent::source::{
     CsvReplayConfig, FaultConfig, FaultKind, SimConfig, Source, SourceConfig, SourcePoll,
 };
 use edge_agent::window::Windower;
 use protocol::{AnomalyEvent, AssetKind, DetectorState, EventKind};
+
+mod common;
 
 fn model(kind: AssetKind) -> AnomalyModel {
     let name = match kind {
@@ -56,20 +55,7 @@ fn sim(seed: u64, fault: Option<FaultConfig>) -> SourceConfig {
 /// Runs up to `seconds` of a source through the pipeline; returns the events.
 fn run(kind: AssetKind, mut source: Box<dyn Source>, seconds: f64) -> Vec<AnomalyEvent> {
     let rate = source.sample_rate_hz();
-    let setup = AssetSetup {
-        identity: AssetIdentity {
-            site: "test".into(),
-            gateway: "gw".into(),
-            asset_id: "A-1".into(),
-            kind,
-            vibration_channel: "accel".into(),
-            temperature_channel: "temp".into(),
-        },
-        detector: DetectorConfig::default(),
-        sensor_health: SensorHealthConfig::default(),
-        analysis: AssetAnalysis::default(),
-    };
-    let mut pipeline = AssetPipeline::new(setup, model(kind), rate).unwrap();
+    let mut pipeline = common::pipeline(kind, model(kind), rate);
     let (len, hop) = FeatureProfile::for_kind(kind).window_samples(rate);
     let mut windower = Windower::new(len, hop, rate);
     let mut events = Vec::new();

@@ -8,13 +8,13 @@
 use std::path::Path;
 
 use edge_agent::AnomalyModel;
-use edge_agent::detector::DetectorConfig;
 use edge_agent::features::{AssetAnalysis, FeatureProfile};
-use edge_agent::pipeline::{AssetIdentity, AssetPipeline, AssetSetup, Outcome};
-use edge_agent::sensor_health::SensorHealthConfig;
+use edge_agent::pipeline::Outcome;
 use edge_agent::source::{SimConfig, SourceConfig, SourcePoll};
 use edge_agent::window::Windower;
 use protocol::{AssetKind, DetectorState, EventKind};
+
+mod common;
 
 #[test]
 fn non_finite_scores_become_one_model_fault_event_never_an_alarm() {
@@ -22,20 +22,7 @@ fn non_finite_scores_become_one_model_fault_event_never_an_alarm() {
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/nan-model"),
     )
     .expect("the fixture passes its self-test");
-    let setup = AssetSetup {
-        identity: AssetIdentity {
-            site: "s".into(),
-            gateway: "gw".into(),
-            asset_id: "P-1".into(),
-            kind: AssetKind::Pump,
-            vibration_channel: "accel".into(),
-            temperature_channel: "temp".into(),
-        },
-        detector: DetectorConfig::default(),
-        sensor_health: SensorHealthConfig::default(),
-        analysis: AssetAnalysis::default(),
-    };
-    let mut pipeline = AssetPipeline::new(setup, model, 5120.0).unwrap();
+    let mut pipeline = common::pipeline(AssetKind::Pump, model, 5120.0);
     let mut source = SourceConfig::Sim(SimConfig {
         seed: 4101,
         speed: 0.0,

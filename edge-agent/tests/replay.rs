@@ -4,21 +4,16 @@
 //! folder, and bad arguments refused in one line.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
+use common::{agent, succeeded};
 
 use edge_agent::features::AssetAnalysis;
 use edge_agent::source::{FaultConfig, FaultKind, SimConfig, SourceConfig, SourcePoll};
 use protocol::AssetKind;
 
 const RATE: f64 = 5120.0;
-
-fn agent(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_edge-agent"))
-        .args(args)
-        .env("RUST_LOG", "off")
-        .output()
-        .expect("edge-agent runs")
-}
 
 fn model() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/pump-anomaly")
@@ -85,15 +80,6 @@ fn rows(path: &Path) -> Vec<(String, f64, u8)> {
             )
         })
         .collect()
-}
-
-fn succeeded(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
