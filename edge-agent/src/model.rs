@@ -20,6 +20,7 @@ use protocol::{AssetKind, ModelRef, validate_id};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::infer::Factoid;
 
 use crate::features::FeatureProfile;
 
@@ -155,9 +156,33 @@ impl AnomalyModel {
             path: path.to_owned(),
             reason: format!("{e:#}"),
         };
-        let plan = tract_onnx::onnx()
+        let graph = tract_onnx::onnx()
             .model_for_read(&mut &onnx[..])
+            .map_err(onnx_err)?;
+        // The graph's declared input must be what the manifest promises:
+        // say so plainly rather than let inference fail on a broadcast.
+        // Unknown (symbolic) dimensions are shown as -1 and not compared.
+        let declared: Vec<i64> = graph
+            .input_fact(0)
             .map_err(onnx_err)?
+            .shape
+            .dims()
+            .map(|d| d.concretize().and_then(|d| d.to_i64().ok()).unwrap_or(-1))
+            .collect();
+        let fits = declared.len() == 2
+            && [1, n as i64]
+                .iter()
+                .zip(&declared)
+                .all(|(want, got)| *got == -1 || got == want);
+        if !fits {
+            return Err(ModelError::Onnx {
+                path: path.to_owned(),
+                reason: format!(
+                    "its input is declared as {declared:?}, but the manifest lists {n} features (expected [1, {n}])"
+                ),
+            });
+        }
+        let plan = graph
             .with_input_fact(0, f32::fact([1, n]).into())
             .map_err(onnx_err)?
             .into_optimized()
@@ -172,6 +197,26 @@ impl AnomalyModel {
                     "has {outputs} outputs; expected 3 (score, contributions, expected)"
                 ),
             });
+        }
+        for (i, (name, want)) in [
+            ("score", [1, 1]),
+            ("contributions", [1, n]),
+            ("expected", [1, n]),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let shape = plan.model().output_fact(i).map_err(onnx_err)?.shape.clone();
+            if let Some(got) = shape.as_concrete()
+                && got.iter().product::<usize>() != want[0] * want[1]
+            {
+                return Err(ModelError::Onnx {
+                    path: path.to_owned(),
+                    reason: format!(
+                        "output {i} ({name}) has shape {got:?}; expected {want:?} for {n} features"
+                    ),
+                });
+            }
         }
         let reuse_states = plan
             .spawn()

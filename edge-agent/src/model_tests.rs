@@ -239,3 +239,31 @@ fn a_model_for_other_features_does_not_fit() {
         .to_string();
     assert!(err.contains("velocity_rms_mm_s"), "{err}");
 }
+
+#[test]
+fn a_graph_whose_input_width_differs_from_the_manifest_is_refused_naming_both() {
+    let dir = copy_of("pump-anomaly");
+    edit_manifest(dir.path(), |m| {
+        let features = m["features"].as_array_mut().unwrap();
+        features.pop();
+        for v in m["self_test"].as_array_mut().unwrap() {
+            v["input"].as_array_mut().unwrap().pop();
+        }
+    });
+    let err = AnomalyModel::load_dir(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("model.onnx"), "{err}");
+    assert!(
+        err.contains("declared as [1, 15], but the manifest lists 14 features"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_graph_with_an_output_of_the_wrong_shape_is_refused_naming_it() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/short-output-model");
+    let err = AnomalyModel::load_dir(&dir).unwrap_err().to_string();
+    assert!(
+        err.contains("output 1 (contributions) has shape [1, 1]; expected [1, 15]"),
+        "{err}"
+    );
+}

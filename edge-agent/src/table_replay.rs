@@ -95,7 +95,8 @@ pub fn replay_table(
             };
             if c.collect(&features) {
                 let identity = (asset_id, model.model_ref(), profile.name);
-                let learned = c.finish(identity, 0, |x| {
+                let now_ms = crate::source::now_us() / 1000;
+                let learned = c.finish(identity, now_ms, |x| {
                     model.score(x).map(|s| s.score).map_err(|e| e.to_string())
                 });
                 match learned {
