@@ -96,17 +96,19 @@ enum Command {
         input: InputArgs,
     },
     /// Run a public benchmark's protocol through replay and print its
-    /// metrics (today: skab).
+    /// metrics (skab, cwru).
     Eval {
-        /// The benchmark: skab.
+        /// The benchmark: skab or cwru.
         benchmark: String,
-        /// The data set's folder (default: $PDM_DATA_DIR/skab, else
-        /// ../shared/data/skab).
+        /// The data set's folder (default: $PDM_DATA_DIR/<set>, else
+        /// ../shared/data/<set>).
         #[arg(long)]
         data: Option<PathBuf>,
-        #[arg(long, default_value = "models/pump-process-anomaly")]
-        model: PathBuf,
-        /// Rows of each file that commission the asset.
+        /// Default: models/pump-process-anomaly (skab),
+        /// models/bearing-anomaly (cwru).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// skab: rows of each file that commission the asset.
         #[arg(long, default_value_t = 400)]
         commission_rows: u32,
     },
@@ -420,16 +422,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             model,
             commission_rows,
         } => {
-            anyhow::ensure!(
-                benchmark == "skab",
-                "unknown benchmark `{benchmark}`; known: skab"
-            );
+            let folder = match benchmark.as_str() {
+                "skab" => "skab",
+                "cwru" => "cwru-bearing",
+                other => anyhow::bail!("unknown benchmark `{other}`; known: skab, cwru"),
+            };
             let data = data.unwrap_or_else(|| {
                 std::env::var_os("PDM_DATA_DIR")
                     .map(PathBuf::from)
                     .unwrap_or_else(|| PathBuf::from("../shared/data"))
-                    .join("skab")
+                    .join(folder)
             });
+            if benchmark == "cwru" {
+                let model = model.unwrap_or_else(|| PathBuf::from("models/bearing-anomaly"));
+                let model = edge_agent::AnomalyModel::load_dir(&model)?;
+                let results = edge_agent::eval::cwru(&data, &model)?;
+                print!("{}", edge_agent::eval::cwru_report(&results, &model));
+                return Ok(());
+            }
+            let model = model.unwrap_or_else(|| PathBuf::from("models/pump-process-anomaly"));
             let model = edge_agent::AnomalyModel::load_dir(&model)?;
             let results = edge_agent::eval::skab(&data, &model, commission_rows)?;
             print!("{}", edge_agent::eval::skab_report(&results, &model));

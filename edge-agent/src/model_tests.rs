@@ -52,6 +52,19 @@ fn the_process_model_asks_for_commissioning_and_refuses_a_window_profile() {
 }
 
 #[test]
+fn the_bearing_model_runs_on_short_windows_and_ignores_temperature() {
+    let model = AnomalyModel::load_dir(&shipped("bearing-anomaly")).unwrap();
+    let profile = FeatureProfile::for_model(AssetKind::Pump, &model.manifest().feature_profile);
+    assert_eq!(profile.name, "bearing-v1");
+    model.check_fits(AssetKind::Pump, profile).unwrap();
+    let mut z = vec![0.0; 15];
+    z[14] = 100.0; // temperature, standardised
+    assert_eq!(model.score(&z).unwrap().score, 0.0);
+    z[10] = 3.0; // env_bpfo_g
+    assert!((model.score(&z).unwrap().score - 9.0).abs() < 1e-5);
+}
+
+#[test]
 fn shipped_models_load_pass_self_test_and_fit_their_profiles() {
     for (name, kind, profile) in [
         ("pump-anomaly", AssetKind::Pump, &PUMP_V2),

@@ -107,7 +107,7 @@ impl AssetPipeline {
             sensor_health,
             analysis,
         } = setup;
-        let profile = FeatureProfile::for_kind(identity.kind);
+        let profile = FeatureProfile::for_model(identity.kind, &model.manifest().feature_profile);
         model.check_fits(identity.kind, profile)?;
         profile
             .check_sample_rate(sample_rate_hz)

@@ -66,6 +66,8 @@ pub struct ReplaySummary {
     pub refused: u64,
     pub model_failures: u64,
     pub gaps: u64,
+    /// Start of the first window flagged anomalous, microseconds.
+    pub first_anomaly_us: Option<u64>,
     /// The commissioning the rows were judged with, if any.
     pub commissioning: Option<CommissioningRecord>,
 }
@@ -176,6 +178,9 @@ pub fn replay(request: ReplayRequest, out: &mut impl Write) -> Result<ReplaySumm
             writeln!(out, ",{}", u8::from(anomaly))?;
             summary.rows_written += 1;
             summary.anomaly_rows += u64::from(anomaly);
+            if anomaly && summary.first_anomaly_us.is_none() {
+                summary.first_anomaly_us = Some(window.start_us);
+            }
         }
     }
     out.flush()?;

@@ -202,7 +202,9 @@ fn bad_arguments_are_one_line_naming_the_problem() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success()
-            && err.contains("pump-v9: unknown; known: pump-v2, bridge-v2, pump-process-v1"),
+            && err.contains(
+                "pump-v9: unknown; known: pump-v2, bridge-v2, bearing-v1, pump-process-v1"
+            ),
         "{err}"
     );
 }

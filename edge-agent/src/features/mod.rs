@@ -80,6 +80,27 @@ pub const PUMP_V2: FeatureProfile = FeatureProfile {
     },
 };
 
+/// Rolling-element bearings on test rigs and short records: the pump-v2
+/// features over 0.1 s windows advanced every 0.05 s (10 Hz bins: enough
+/// to separate the defect frequencies of a shaft at 25-30 Hz). For models
+/// that learn each bearing at commissioning, where a baseline of a few
+/// seconds must hold dozens of windows.
+pub const BEARING_V1: FeatureProfile = FeatureProfile {
+    name: "bearing-v1",
+    asset_kind: AssetKind::Pump,
+    window_seconds: 0.1,
+    hop_seconds: 0.05,
+    analysis: Analysis::Machine {
+        bands_hz: &[
+            (10.0, 100.0),
+            (100.0, 500.0),
+            (500.0, 1000.0),
+            (1000.0, 2500.0),
+        ],
+        velocity_band_hz: (10.0, 1000.0),
+    },
+};
+
 /// Bridge spans: the frequencies of the first three modes (each sought in
 /// its own band, see [`AssetAnalysis::mode_search_hz`]), which fall when the
 /// span loses stiffness, and band RMS placed around the modes of the span
@@ -105,12 +126,20 @@ pub const BRIDGE_V2: FeatureProfile = FeatureProfile {
 };
 
 /// Every profile this agent can compute.
-pub const PROFILES: [&FeatureProfile; 2] = [&PUMP_V2, &BRIDGE_V2];
+pub const PROFILES: [&FeatureProfile; 3] = [&PUMP_V2, &BRIDGE_V2, &BEARING_V1];
 
 impl FeatureProfile {
     /// Looks a profile up by its name.
     pub fn by_name(name: &str) -> Option<&'static FeatureProfile> {
         PROFILES.into_iter().find(|p| p.name == name)
+    }
+
+    /// The profile a model was trained on, if it is a window profile for
+    /// `kind`; else the kind's usual one.
+    pub fn for_model(kind: AssetKind, model_profile: &str) -> &'static FeatureProfile {
+        Self::by_name(model_profile)
+            .filter(|p| p.asset_kind == kind)
+            .unwrap_or_else(|| Self::for_kind(kind))
     }
 
     /// The profile used for a kind of asset.
