@@ -230,6 +230,34 @@ pub fn wait_hub_connected(api: &str) {
     );
 }
 
+/// Runs `edge-agent eval BENCHMARK --data DATA --model MODEL` and returns
+/// its stdout (the test fails with stderr if the run does), printing it.
+pub fn run_eval(benchmark: &str, data: &Path, model: &str) -> String {
+    let out = Command::new(bin("edge-agent"))
+        .args(["eval", benchmark, "--data"])
+        .arg(data)
+        .arg("--model")
+        .arg(repo_root().join("models").join(model))
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("edge-agent runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    eprintln!("{stdout}");
+    stdout
+}
+
+/// The value of `name=...` in a `key=value key=value` line.
+pub fn figure<'a>(line: &'a str, name: &str) -> &'a str {
+    line.split(' ')
+        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+        .unwrap_or_else(|| panic!("no {name} in {line}"))
+}
+
 /// GET a JSON document.
 pub fn get_json(url: &str) -> Result<serde_json::Value, String> {
     ureq::get(url)

@@ -8,7 +8,7 @@ use edge_agent::features::{
     AssetAnalysis, BearingGeometry, EnvelopeSpectrum, FeatureExtractor, PUMP_V2, Periodogram,
 };
 use edge_agent::window::Window;
-use system_tests::{read_f32le, shared_data};
+use system_tests::{figure, read_f32le, run_eval, shared_data};
 
 const FS: f64 = 12_000.0;
 /// The band the CWRU drive-end bearing rings in (SOURCE.md: 2-5 kHz).
@@ -139,28 +139,10 @@ fn cwru_eval_flags_every_fault_record_and_no_unseen_healthy_window() {
     let Some(dir) = shared_data("cwru-bearing") else {
         return;
     };
-    let out = std::process::Command::new(system_tests::bin("edge-agent"))
-        .args(["eval", "cwru", "--data"])
-        .arg(&dir)
-        .arg("--model")
-        .arg(system_tests::repo_root().join("models/bearing-anomaly"))
-        .env("RUST_LOG", "off")
-        .output()
-        .expect("edge-agent runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    eprintln!("{stdout}");
+    let stdout = run_eval("cwru", &dir, "bearing-anomaly");
     let last = stdout.lines().last().unwrap_or_default();
     let field = |name: &str| -> (u64, u64) {
-        let value = last
-            .split(' ')
-            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-            .unwrap_or_else(|| panic!("no {name} in {last}"));
-        let (a, b) = value.split_once('/').unwrap();
+        let (a, b) = figure(last, name).split_once('/').unwrap();
         (a.parse().unwrap(), b.parse().unwrap())
     };
     let (flagged, faults) = field("faults_flagged");

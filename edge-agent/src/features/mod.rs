@@ -60,6 +60,15 @@ pub struct FeatureProfile {
     pub analysis: Analysis,
 }
 
+/// Band levels of rotating machines: shaft lines (10-100 Hz), vane pass
+/// (100-500 Hz), a mid band, and where bearing impacts ring (1-2.5 kHz).
+const MACHINE_BANDS_HZ: &[(f64, f64)] = &[
+    (10.0, 100.0),
+    (100.0, 500.0),
+    (500.0, 1000.0),
+    (1000.0, 2500.0),
+];
+
 /// Rotating machines: time-domain shape, velocity RMS 10-1000 Hz (ISO
 /// 10816), shaft lines (10-100 Hz), vane pass (100-500 Hz), mid band, the
 /// band bearing impacts ring in (1-2.5 kHz), and the envelope amplitude at
@@ -70,12 +79,7 @@ pub const PUMP_V2: FeatureProfile = FeatureProfile {
     window_seconds: 1.0,
     hop_seconds: 1.0,
     analysis: Analysis::Machine {
-        bands_hz: &[
-            (10.0, 100.0),
-            (100.0, 500.0),
-            (500.0, 1000.0),
-            (1000.0, 2500.0),
-        ],
+        bands_hz: MACHINE_BANDS_HZ,
         velocity_band_hz: (10.0, 1000.0),
     },
 };
@@ -91,12 +95,7 @@ pub const BEARING_V1: FeatureProfile = FeatureProfile {
     window_seconds: 0.1,
     hop_seconds: 0.05,
     analysis: Analysis::Machine {
-        bands_hz: &[
-            (10.0, 100.0),
-            (100.0, 500.0),
-            (500.0, 1000.0),
-            (1000.0, 2500.0),
-        ],
+        bands_hz: MACHINE_BANDS_HZ,
         velocity_band_hz: (10.0, 1000.0),
     },
 };
