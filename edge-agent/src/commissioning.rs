@@ -47,7 +47,27 @@ pub struct CommissioningSpec {
     pub alarm_factor: f64,
 }
 
+/// Commissioning used when the model's manifest has none: the thresholds
+/// from the baseline's 99th-percentile score, no feature scaling.
+pub const DEFAULT_SPEC: CommissioningSpec = CommissioningSpec {
+    baseline_windows: 0,
+    feature_scaling: false,
+    scaling_statistic: ScalingStatistic::MedianMad,
+    threshold_quantile: 0.99,
+    threshold_margin: 1.5,
+    alarm_factor: 2.0,
+};
+
 impl CommissioningSpec {
+    /// The model's commissioning (or [`DEFAULT_SPEC`] if it has none) with
+    /// a baseline of `windows`: what replay and an asset's config ask for.
+    pub fn for_baseline(model: Option<&CommissioningSpec>, windows: u32) -> Self {
+        CommissioningSpec {
+            baseline_windows: windows,
+            ..model.cloned().unwrap_or(DEFAULT_SPEC)
+        }
+    }
+
     /// Checks the numbers make sense; the error says which does not.
     pub fn validate(&self) -> Result<(), String> {
         if self.baseline_windows < 10 {

@@ -101,9 +101,8 @@ pub struct AssetCommissioning {
 impl AssetCommissioning {
     /// The spec this asset is commissioned with, given its model's.
     pub fn spec(&self, model: Option<&CommissioningSpec>) -> CommissioningSpec {
-        let base = model.cloned().unwrap_or(crate::replay::DEFAULT_SPEC);
+        let base = CommissioningSpec::for_baseline(model, self.baseline_windows);
         CommissioningSpec {
-            baseline_windows: self.baseline_windows,
             threshold_quantile: self.threshold_quantile.unwrap_or(base.threshold_quantile),
             threshold_margin: self.threshold_margin.unwrap_or(base.threshold_margin),
             alarm_factor: self.alarm_factor.unwrap_or(base.alarm_factor),

@@ -193,6 +193,11 @@ impl AssetPipeline {
         self.extractor.profile()
     }
 
+    /// The detector's state.
+    pub fn state(&self) -> DetectorState {
+        self.detector.state()
+    }
+
     /// The asset's line in a heartbeat.
     pub fn status(&self) -> AssetStatus {
         let (threshold, alarm_threshold) = self.detector.thresholds();

@@ -28,17 +28,6 @@ use crate::sensor_health::SensorHealthConfig;
 use crate::source::{SourceConfig, SourcePoll};
 use crate::window::Windower;
 
-/// Commissioning used when the model's manifest has none: the thresholds
-/// from the baseline's 99th-percentile score, no feature scaling.
-pub const DEFAULT_SPEC: CommissioningSpec = CommissioningSpec {
-    baseline_windows: 0,
-    feature_scaling: false,
-    scaling_statistic: crate::commissioning::ScalingStatistic::MedianMad,
-    threshold_quantile: 0.99,
-    threshold_margin: 1.5,
-    alarm_factor: 2.0,
-};
-
 /// What to replay.
 pub struct ReplayRequest {
     pub profile: &'static FeatureProfile,
@@ -118,11 +107,8 @@ pub fn replay(request: ReplayRequest, out: &mut impl Write) -> Result<ReplaySumm
     };
     let mut pipeline = AssetPipeline::new(setup, request.model.clone(), rate)?;
     if request.commission_rows > 0 {
-        let base = request.model.manifest().commissioning.clone();
-        let spec = CommissioningSpec {
-            baseline_windows: request.commission_rows,
-            ..base.unwrap_or(DEFAULT_SPEC)
-        };
+        let model_spec = request.model.manifest().commissioning.as_ref();
+        let spec = CommissioningSpec::for_baseline(model_spec, request.commission_rows);
         spec.validate()
             .map_err(|e| anyhow::anyhow!("--commission-rows: {e}"))?;
         pipeline = pipeline.with_commissioning_spec(spec);
@@ -167,7 +153,7 @@ pub fn replay(request: ReplayRequest, out: &mut impl Write) -> Result<ReplaySumm
                 }
             };
             let anomaly = matches!(
-                pipeline.status().state,
+                pipeline.state(),
                 DetectorState::Warning | DetectorState::Alarm
             ) && score.is_some();
             let at = UNIX_EPOCH + Duration::from_micros(window.start_us);

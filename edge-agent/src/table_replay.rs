@@ -17,7 +17,7 @@ use crate::commissioning::{Commissioning, CommissioningSpec, CommissioningStore}
 use crate::detector::{Detector, DetectorConfig};
 use crate::features::process::{ProcessExtractor, ProcessProfile};
 use crate::model::AnomalyModel;
-use crate::replay::{DEFAULT_SPEC, ReplaySummary};
+use crate::replay::ReplaySummary;
 use crate::table::TableRow;
 
 /// What to replay the rows with.
@@ -61,10 +61,7 @@ pub fn replay_table(
     let mut detector = Detector::new(detector, m.threshold, m.alarm_threshold);
     let mut commissioning = None;
     if commission_rows > 0 {
-        let spec = CommissioningSpec {
-            baseline_windows: commission_rows,
-            ..m.commissioning.clone().unwrap_or(DEFAULT_SPEC)
-        };
+        let spec = CommissioningSpec::for_baseline(m.commissioning.as_ref(), commission_rows);
         spec.validate()
             .map_err(|e| anyhow::anyhow!("--commission-rows: {e}"))?;
         if let Some(store) = &store {

@@ -8,10 +8,9 @@ use std::sync::Arc;
 
 use edge_agent::AnomalyModel;
 use edge_agent::commissioning::{CommissioningStore, quantile};
-use edge_agent::features::{AssetAnalysis, FeatureProfile};
 use edge_agent::pipeline::{AssetPipeline, Outcome};
-use edge_agent::source::{FaultConfig, FaultKind, SimConfig, SourceConfig, SourcePoll};
-use edge_agent::window::{Window, Windower};
+use edge_agent::source::{FaultConfig, FaultKind};
+use edge_agent::window::Window;
 use protocol::{AssetKind, CommissioningPhase, DetectorState, EventKind};
 use store::SledStore;
 
@@ -48,30 +47,8 @@ fn pipeline(model: AnomalyModel) -> AssetPipeline {
     common::pipeline(AssetKind::Pump, model, 5120.0)
 }
 
-/// `seconds` of one-second windows of simulated pump `seed`.
 fn windows(seed: u64, fault: Option<FaultConfig>, seconds: usize) -> Vec<Window> {
-    let mut source = SourceConfig::Sim(SimConfig {
-        seed,
-        speed: 0.0,
-        sample_rate_hz: Some(5120.0),
-        fault,
-    })
-    .open(
-        AssetKind::Pump,
-        1_700_000_000_000_000,
-        &AssetAnalysis::default(),
-    )
-    .unwrap();
-    let (len, hop) = FeatureProfile::for_kind(AssetKind::Pump).window_samples(5120.0);
-    let mut windower = Windower::new(len, hop, 5120.0);
-    let mut out = Vec::new();
-    while out.len() < seconds {
-        if let SourcePoll::Block(b) = source.poll().unwrap() {
-            out.extend(windower.push(b));
-        }
-    }
-    out.truncate(seconds);
-    out
+    common::pump_windows(seed, fault, seconds)
 }
 
 fn store(dir: &Path) -> CommissioningStore {

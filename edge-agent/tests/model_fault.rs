@@ -8,10 +8,7 @@
 use std::path::Path;
 
 use edge_agent::AnomalyModel;
-use edge_agent::features::{AssetAnalysis, FeatureProfile};
 use edge_agent::pipeline::Outcome;
-use edge_agent::source::{SimConfig, SourceConfig, SourcePoll};
-use edge_agent::window::Windower;
 use protocol::{AssetKind, DetectorState, EventKind};
 
 mod common;
@@ -23,36 +20,14 @@ fn non_finite_scores_become_one_model_fault_event_never_an_alarm() {
     )
     .expect("the fixture passes its self-test");
     let mut pipeline = common::pipeline(AssetKind::Pump, model, 5120.0);
-    let mut source = SourceConfig::Sim(SimConfig {
-        seed: 4101,
-        speed: 0.0,
-        sample_rate_hz: Some(5120.0),
-        fault: None,
-    })
-    .open(
-        AssetKind::Pump,
-        1_700_000_000_000_000,
-        &AssetAnalysis::default(),
-    )
-    .unwrap();
-    let (len, hop) = FeatureProfile::for_kind(AssetKind::Pump).window_samples(5120.0);
-    let mut windower = Windower::new(len, hop, 5120.0);
-    let (mut failed, mut events) = (0, Vec::new());
-    while failed < 20 {
-        let SourcePoll::Block(block) = source.poll().unwrap() else {
-            continue;
-        };
-        for window in windower.push(block) {
-            let (outcome, event) = pipeline.process(&window);
-            match outcome {
-                Outcome::ModelFailed(reason) => {
-                    assert!(reason.contains("not a finite"), "{reason}");
-                    failed += 1;
-                }
-                other => panic!("window {} was not a model failure: {other:?}", window.seq),
-            }
-            events.extend(event);
+    let mut events = Vec::new();
+    for window in common::pump_windows(4101, None, 20) {
+        let (outcome, event) = pipeline.process(&window);
+        match outcome {
+            Outcome::ModelFailed(reason) => assert!(reason.contains("not a finite"), "{reason}"),
+            other => panic!("window {} was not a model failure: {other:?}", window.seq),
         }
+        events.extend(event);
     }
     assert_eq!(events.len(), 1, "{events:#?}");
     let e = &events[0];

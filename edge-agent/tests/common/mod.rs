@@ -7,8 +7,11 @@ use std::process::{Command, Output};
 use edge_agent::AnomalyModel;
 use edge_agent::detector::DetectorConfig;
 use edge_agent::features::AssetAnalysis;
+use edge_agent::features::FeatureProfile;
 use edge_agent::pipeline::{AssetIdentity, AssetPipeline, AssetSetup};
 use edge_agent::sensor_health::SensorHealthConfig;
+use edge_agent::source::{FaultConfig, SimConfig, SourceConfig, SourcePoll};
+use edge_agent::window::{Window, Windower};
 use protocol::AssetKind;
 
 /// Runs the agent binary with logging off.
@@ -46,4 +49,31 @@ pub fn pipeline(kind: AssetKind, model: AnomalyModel, sample_rate_hz: f64) -> As
         analysis: AssetAnalysis::default(),
     };
     AssetPipeline::new(setup, model, sample_rate_hz).unwrap()
+}
+
+/// The first `count` one-second windows of simulated pump `seed` at 5120
+/// S/s, starting at 2023-11-14T22:13:20Z.
+pub fn pump_windows(seed: u64, fault: Option<FaultConfig>, count: usize) -> Vec<Window> {
+    let mut source = SourceConfig::Sim(SimConfig {
+        seed,
+        speed: 0.0,
+        sample_rate_hz: Some(5120.0),
+        fault,
+    })
+    .open(
+        AssetKind::Pump,
+        1_700_000_000_000_000,
+        &AssetAnalysis::default(),
+    )
+    .unwrap();
+    let (len, hop) = FeatureProfile::for_kind(AssetKind::Pump).window_samples(5120.0);
+    let mut windower = Windower::new(len, hop, 5120.0);
+    let mut out = Vec::new();
+    while out.len() < count {
+        if let SourcePoll::Block(b) = source.poll().unwrap() {
+            out.extend(windower.push(b));
+        }
+    }
+    out.truncate(count);
+    out
 }
