@@ -13,12 +13,14 @@
 
 pub mod codec;
 pub mod command;
+pub mod health;
 pub mod ids;
 pub mod messages;
 pub mod topic;
 
 pub use codec::{DecodeError, Envelope, MAX_PAYLOAD_BYTES, decode, encode};
 pub use command::{Command, RebirthRequest};
+pub use health::health_index;
 pub use ids::{IdError, validate_id};
 pub use messages::{
     AnomalyEvent, AssetInfo, AssetKind, AssetStatus, Birth, ChannelInfo, CommissioningPhase,
