@@ -1,5 +1,5 @@
-"""Exports the models with nothing to train centrally: `pump-process-anomaly`
-and `bearing-anomaly`.
+"""Exports the models with nothing to train centrally: `pump-process-anomaly`,
+`bearing-anomaly` and `bridge-modal-anomaly`.
 
 Each asset's normal is learned on its gateway when it is commissioned (the
 agent's commissioning: every feature's baseline mean and standard deviation,
@@ -23,8 +23,12 @@ standardised features, except the temperature, weighted 0, because a
 bearing's temperature drifts with load and ambient over any baseline of
 seconds to minutes, and a standardised drift would read as a fault.
 
-Writes model.onnx and model.json into models/pump-process-anomaly/ and
-models/bearing-anomaly/.
+`bridge-modal-anomaly` watches a span's three modal frequencies, one-sided
+(only a fall is stiffness loss), each standardised against the line the
+span's commissioning fitted on temperature and log excitation level (the
+agent's covariates, see edge-agent/src/feature_scaling.rs).
+
+Writes model.onnx and model.json into models/<name>/.
 Run: models/.venv/bin/python models/export_commissioned_models.py
 """
 import json
@@ -37,11 +41,18 @@ from onnx import TensorProto, helper, numpy_helper
 HERE = pathlib.Path(__file__).parent
 
 
-def graph(name, weights):
-    """score = sum(w * z^2), contributions = w * z^2, expected = 0."""
+def graph(name, weights, sides):
+    """score = sum(w * d^2), contributions = w * d^2, expected = 0, where d
+    is the standardised feature z if its side is 0, and max(side * z, 0) if
+    its side is +1 (only a rise counts) or -1 (only a fall counts)."""
     n = len(weights)
+    sides = np.array([sides], dtype=np.float32)
     nodes = [
-        helper.make_node("Mul", ["features", "features"], ["squares"]),
+        helper.make_node("Mul", ["features", "sides"], ["signed"]),
+        helper.make_node("Relu", ["signed"], ["one_sided"]),
+        helper.make_node("Mul", ["features", "two_sided_mask"], ["two_sided"]),
+        helper.make_node("Add", ["one_sided", "two_sided"], ["deviation"]),
+        helper.make_node("Mul", ["deviation", "deviation"], ["squares"]),
         helper.make_node("Mul", ["squares", "weights"], ["contributions"]),
         helper.make_node("ReduceSum", ["contributions", "feature_axis"], ["score"], keepdims=1),
         helper.make_node("Identity", ["centre"], ["expected"]),
@@ -57,6 +68,8 @@ def graph(name, weights):
         ],
         [
             numpy_helper.from_array(np.array([weights], dtype=np.float32), "weights"),
+            numpy_helper.from_array(sides, "sides"),
+            numpy_helper.from_array((1.0 - np.abs(sides)).astype(np.float32), "two_sided_mask"),
             numpy_helper.from_array(np.array([1], dtype=np.int64), "feature_axis"),
             numpy_helper.from_array(np.zeros((1, n), dtype=np.float32), "centre"),
         ],
@@ -67,32 +80,39 @@ def graph(name, weights):
     return model
 
 
-def export(name, version, profile, features, weights, commissioning, purpose):
+def deviation(v, sides):
+    """What the graph squares, in numpy (float32, like the graph)."""
+    z, s = np.float32(v), np.float32(sides)
+    return np.maximum(s * z, np.float32(0)) + (np.float32(1) - np.abs(s)) * z
+
+
+def export(name, version, kind, profile, features, weights, sides, commissioning, purpose):
     out = HERE / name
     out.mkdir(exist_ok=True)
-    onnx.save(graph(name, weights), out / "model.onnx")
+    onnx.save(graph(name, weights, sides), out / "model.onnx")
     n = len(features)
     vectors = [
         [((i * 7) % 5 - 2) * 0.5 for i in range(n)],
         [0.0] * n,
         [10.0] + [0.0] * (n - 1),
+        [-3.0] * n,
     ]
     w = np.float32(weights)
-    effective = sum(weights)
+    effective = sum(w if side == 0 else w / 2 for w, side in zip(weights, sides))
     # Only used if an asset is not commissioned: about the chi-squared
     # 99.9 % point for that many standardised features, and twice that.
     threshold = round(float(effective + 4.0 * np.sqrt(2.0 * effective)), 2)
     manifest = {
         "model_id": name,
         "version": version,
-        "asset_kind": "pump",
+        "asset_kind": kind,
         "feature_profile": profile,
         "features": features,
         "onnx_file": "model.onnx",
         "threshold": threshold,
         "alarm_threshold": 2 * threshold,
         "self_test": [
-            {"input": v, "score": float(np.sum(w * np.square(np.float32(v)))), "tolerance": 1e-6}
+            {"input": v, "score": float(np.sum(w * np.square(deviation(v, sides)))), "tolerance": 1e-6}
             for v in vectors
         ],
         "commissioning": commissioning,
@@ -113,9 +133,19 @@ BEARING_FEATURES = [
 ]
 
 
+BRIDGE_FEATURES = [
+    "accel_rms_g", "accel_peak_g", "crest_factor", "kurtosis", "skewness",
+    "band_0.5_3hz_rms_g", "band_3_3.7hz_rms_g", "band_3.7_4.3hz_rms_g", "band_4.3_9hz_rms_g",
+    "band_9_11.5hz_rms_g", "band_11.5_20hz_rms_g", "mode1_freq_hz", "mode2_freq_hz", "mode3_freq_hz",
+    "temperature_c",
+]
+BRIDGE_MODES = ["mode1_freq_hz", "mode2_freq_hz", "mode3_freq_hz"]
+
+
 def main():
     export(
-        "pump-process-anomaly", "1.1.0", "pump-process-v1", PROCESS_FEATURES, [1.0] * 6,
+        "pump-process-anomaly", "1.2.0", "pump", "pump-process-v1", PROCESS_FEATURES, [1.0] * 6,
+        [0.0] * 6,
         {
             "baseline_windows": 400,
             "feature_scaling": True,
@@ -126,8 +156,14 @@ def main():
         },
         "pumps watched through their process channels, each asset against its own baseline",
     )
+    # A bearing fault adds energy, impulses and defect-frequency modulation:
+    # only rises count. A bearing quieter than at commissioning (run-in, a
+    # lighter load) is not failing. Skewness has no sign a defect prefers,
+    # and temperature drifts with load and ambient: both weighted 0.
+    bearing_weights = [0.0 if f in ("skewness", "temperature_c") else 1.0 for f in BEARING_FEATURES]
     export(
-        "bearing-anomaly", "1.0.0", "bearing-v1", BEARING_FEATURES, [1.0] * 14 + [0.0],
+        "bearing-anomaly", "1.1.0", "pump", "bearing-v1", BEARING_FEATURES, bearing_weights,
+        [1.0] * len(BEARING_FEATURES),
         {
             "baseline_windows": 40,
             "feature_scaling": True,
@@ -137,6 +173,29 @@ def main():
             "alarm_factor": 2.0,
         },
         "rolling-element bearings from raw vibration, each bearing against its own baseline",
+    )
+    # A span losing stiffness rings lower: only falls of the modal
+    # frequencies count, against what this span showed at this temperature
+    # and excitation level during commissioning (the covariates). Levels
+    # and shape follow traffic and wind, not the structure: weighted 0.
+    export(
+        "bridge-modal-anomaly", "1.0.0", "bridge", "bridge-modal-v1", BRIDGE_FEATURES,
+        [1.0 if f in BRIDGE_MODES else 0.0 for f in BRIDGE_FEATURES],
+        [-1.0 if f in BRIDGE_MODES else 0.0 for f in BRIDGE_FEATURES],
+        {
+            # A day of 2 s hops: the baseline sees the daily temperature cycle.
+            "baseline_windows": 43200,
+            "feature_scaling": True,
+            "scaling_statistic": "median_mad",
+            "threshold_quantile": 0.99,
+            "threshold_margin": 1.5,
+            "alarm_factor": 2.0,
+            "covariates": [
+                {"feature": "temperature_c", "min_spread": 1.0},
+                {"feature": "accel_rms_g", "log": True, "min_spread": 0.2},
+            ],
+        },
+        "bridge spans from ambient vibration: stiffness loss, each span against its own baseline",
     )
 
 

@@ -2,10 +2,12 @@
 //!
 //! An embedded broker, the hub, and two simulated gateways (the real
 //! `edge-agent` library, not a mock) watching two pumps at a pump station and
-//! two spans of a river bridge. One pump develops an outer-race bearing fault
-//! and one span loses stiffness a few seconds after start; the other two stay
-//! healthy. Within about a minute the queue shows one inspection for each
-//! faulty asset and none for the healthy ones.
+//! two spans of a river bridge. Every asset is commissioned on its first 10
+//! windows (pumps in about 10 s, spans in about 40 s). One pump develops an
+//! outer-race bearing fault after 15 s and one span loses stiffness after
+//! 40 s, once its baseline is learned; the other two stay healthy. Within
+//! about a minute the queue shows one inspection for each faulty asset and
+//! none for the healthy ones.
 //!
 //! The models are compiled into the binary, so the demo runs from any
 //! directory.
@@ -82,12 +84,14 @@ id = "SPAN-1"
 kind = "bridge"
 model = "models/bridge-anomaly"
 source = {{ type = "sim", seed = 601 }}
+commissioning = {{ baseline_windows = 10 }}
 
 [[assets]]
 id = "SPAN-2"
 kind = "bridge"
 model = "models/bridge-anomaly"
-source = {{ type = "sim", seed = 602, fault = {{ kind = "stiffness_loss", onset_s = 5, ramp_s = 15 }} }}
+source = {{ type = "sim", seed = 602, fault = {{ kind = "stiffness_loss", onset_s = 40, ramp_s = 15 }} }}
+commissioning = {{ baseline_windows = 10 }}
 "#
         ),
     ]
@@ -168,7 +172,8 @@ pub async fn run(options: DemoOptions, ctrl_c: CancellationToken) -> Result<()> 
     );
     println!("  hub data:          {}", data_dir.display());
     println!("  pumpstation-north: P-101 healthy; P-102 bearing outer-race fault from 15 s");
-    println!("  aare-bridge:       SPAN-1 healthy; SPAN-2 stiffness loss from 5 s");
+    println!("  aare-bridge:       SPAN-1 healthy; SPAN-2 stiffness loss from 40 s");
+    println!("  every asset learns its baseline first (pumps ~10 s, spans ~40 s)");
     println!("  expect a work order for P-102 and SPAN-2 within about a minute; Ctrl-C stops.");
 
     let started = Instant::now();

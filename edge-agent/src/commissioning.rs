@@ -26,6 +26,8 @@ use protocol::{CommissioningPhase, CommissioningStatus, ModelRef};
 use serde::{Deserialize, Serialize};
 use store::{Store, StoreError, get_json, put_json};
 
+pub use crate::feature_scaling::{CovariateSpec, FeatureScaling, ScalingStatistic};
+
 /// `commissioning` in a model manifest: what each asset must learn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,6 +47,10 @@ pub struct CommissioningSpec {
     pub threshold_margin: f64,
     /// `alarm` threshold = factor x `warning` threshold (>= 1).
     pub alarm_factor: f64,
+    /// Features whose normal influence on the others is learned with the
+    /// scaling (see [`crate::feature_scaling`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub covariates: Vec<CovariateSpec>,
 }
 
 /// Commissioning used when the model's manifest has none: the thresholds
@@ -56,6 +62,7 @@ pub const DEFAULT_SPEC: CommissioningSpec = CommissioningSpec {
     threshold_quantile: 0.99,
     threshold_margin: 1.5,
     alarm_factor: 2.0,
+    covariates: Vec::new(),
 };
 
 impl CommissioningSpec {
@@ -90,66 +97,38 @@ impl CommissioningSpec {
                 return Err(format!("commissioning.{name} = {v} must be >= 1"));
             }
         }
+        if !self.covariates.is_empty() && !self.feature_scaling {
+            return Err("commissioning.covariates need feature_scaling = true".into());
+        }
+        for c in &self.covariates {
+            if !(c.min_spread.is_finite() && c.min_spread > 0.0) {
+                return Err(format!(
+                    "commissioning.covariates: {} has min_spread = {}, must be > 0",
+                    c.feature, c.min_spread
+                ));
+            }
+        }
         Ok(())
     }
-}
 
-/// How a feature's centre and spread are estimated from the baseline.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ScalingStatistic {
-    /// Median and 1.4826 x the median absolute deviation: robust to a few
-    /// odd windows in the baseline.
-    #[default]
-    MedianMad,
-    /// Mean and standard deviation (Hotelling's statistics): for quantised
-    /// channels, whose MAD collapses when most readings are equal.
-    MeanStd,
-}
-
-/// Per-feature standardisation learned from a baseline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FeatureScaling {
-    pub center: Vec<f64>,
-    pub scale: Vec<f64>,
-}
-
-impl FeatureScaling {
-    /// Centre and spread of each feature over `rows`. A feature
-    /// that did not vary gets a spread of 1e-6 of its size (at least 1e-9),
-    /// so any later change in it stands out rather than dividing by zero.
-    pub fn learn(rows: &[Vec<f64>], statistic: ScalingStatistic) -> Self {
-        let n = rows.first().map_or(0, Vec::len);
-        let (mut center, mut scale) = (Vec::with_capacity(n), Vec::with_capacity(n));
-        for i in 0..n {
-            let column: Vec<f64> = rows.iter().map(|r| r[i]).collect();
-            let (c, spread) = match statistic {
-                ScalingStatistic::MedianMad => {
-                    let median = quantile(&column, 0.5);
-                    let deviations: Vec<f64> = column.iter().map(|x| (x - median).abs()).collect();
-                    (median, 1.4826 * quantile(&deviations, 0.5))
-                }
-                ScalingStatistic::MeanStd => {
-                    let n = column.len().max(1) as f64;
-                    let mean = column.iter().sum::<f64>() / n;
-                    let var =
-                        column.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-                    (mean, var.sqrt())
-                }
-            };
-            center.push(c);
-            scale.push(spread.max(1e-6 * c.abs()).max(1e-9));
+    /// [`Self::validate`], and every covariate is one of `features`, once.
+    pub fn validate_for(&self, features: &[String]) -> Result<(), String> {
+        self.validate()?;
+        for (k, c) in self.covariates.iter().enumerate() {
+            if !features.contains(&c.feature) {
+                return Err(format!(
+                    "commissioning.covariates: {} is not one of the model's features",
+                    c.feature
+                ));
+            }
+            if self.covariates[..k].iter().any(|o| o.feature == c.feature) {
+                return Err(format!(
+                    "commissioning.covariates: {} is listed twice",
+                    c.feature
+                ));
+            }
         }
-        FeatureScaling { center, scale }
-    }
-
-    /// `features` standardised.
-    pub fn apply(&self, features: &[f64]) -> Vec<f64> {
-        features
-            .iter()
-            .zip(self.center.iter().zip(&self.scale))
-            .map(|(x, (c, s))| (x - c) / s)
-            .collect()
+        Ok(())
     }
 }
 
@@ -196,22 +175,31 @@ pub enum Commissioning {
     Baseline {
         spec: CommissioningSpec,
         rows: Vec<Vec<f64>>,
+        /// The spec's covariates and where they are in a feature vector.
+        covariates: Vec<(CovariateSpec, usize)>,
     },
     Done(Box<CommissioningRecord>),
 }
 
 impl Commissioning {
-    /// A fresh baseline.
-    pub fn start(spec: CommissioningSpec) -> Self {
+    /// A fresh baseline for a model with these `features` (covariates not
+    /// among them are ignored: the model's load refuses such a manifest).
+    pub fn start(spec: CommissioningSpec, features: &[String]) -> Self {
+        let covariates = spec
+            .covariates
+            .iter()
+            .filter_map(|c| Some((c.clone(), features.iter().position(|f| *f == c.feature)?)))
+            .collect();
         Commissioning::Baseline {
             rows: Vec::with_capacity(spec.baseline_windows as usize),
             spec,
+            covariates,
         }
     }
 
     pub fn status(&self) -> CommissioningStatus {
         match self {
-            Commissioning::Baseline { spec, rows } => CommissioningStatus {
+            Commissioning::Baseline { spec, rows, .. } => CommissioningStatus {
                 phase: CommissioningPhase::Baseline,
                 windows: rows.len() as u64,
                 windows_needed: spec.baseline_windows as u64,
@@ -233,7 +221,7 @@ impl Commissioning {
     /// Adds a baseline window's features; true once the baseline is full.
     pub fn collect(&mut self, features: &[f64]) -> bool {
         match self {
-            Commissioning::Baseline { spec, rows } => {
+            Commissioning::Baseline { spec, rows, .. } => {
                 rows.push(features.to_vec());
                 rows.len() >= spec.baseline_windows as usize
             }
@@ -251,7 +239,12 @@ impl Commissioning {
         mut score: impl FnMut(&[f64]) -> Result<f64, String>,
     ) -> Result<&CommissioningRecord, CommissioningError> {
         let (asset_id, model, feature_profile) = identity;
-        let Commissioning::Baseline { spec, rows } = self else {
+        let Commissioning::Baseline {
+            spec,
+            rows,
+            covariates,
+        } = self
+        else {
             return Err(CommissioningError {
                 asset: asset_id.to_owned(),
                 reason: "already commissioned".into(),
@@ -271,7 +264,7 @@ impl Commissioning {
             }
             let scaling = spec
                 .feature_scaling
-                .then(|| FeatureScaling::learn(rows, spec.scaling_statistic));
+                .then(|| FeatureScaling::learn_with(rows, spec.scaling_statistic, covariates));
             let scores = rows
                 .iter()
                 .map(|r| match &scaling {

@@ -9,6 +9,7 @@ fn spec(windows: u32, scaling: bool) -> CommissioningSpec {
         threshold_quantile: 0.9,
         threshold_margin: 2.0,
         alarm_factor: 3.0,
+        covariates: Vec::new(),
     }
 }
 
@@ -64,7 +65,7 @@ fn mean_and_standard_deviation_scaling_is_hotellings() {
 
 #[test]
 fn thresholds_come_from_the_baseline_scores() {
-    let mut c = Commissioning::start(spec(10, false));
+    let mut c = Commissioning::start(spec(10, false), &[]);
     let mut full = false;
     for i in 1..=10 {
         assert!(!full, "full before the last window");
@@ -89,7 +90,7 @@ fn thresholds_come_from_the_baseline_scores() {
 
 #[test]
 fn with_scaling_the_model_scores_standardised_baseline_features() {
-    let mut c = Commissioning::start(spec(10, true));
+    let mut c = Commissioning::start(spec(10, true), &[]);
     for i in 0..10 {
         c.collect(&[100.0 + i as f64, -3.0]);
     }
@@ -110,7 +111,7 @@ fn with_scaling_the_model_scores_standardised_baseline_features() {
 
 #[test]
 fn a_baseline_that_cannot_be_scored_starts_over_with_the_reason() {
-    let mut c = Commissioning::start(spec(10, false));
+    let mut c = Commissioning::start(spec(10, false), &[]);
     for _ in 0..10 {
         c.collect(&[1.0]);
     }
@@ -161,7 +162,7 @@ fn specs_with_unusable_numbers_are_refused_by_name() {
 #[test]
 fn records_survive_reopening_the_store_and_can_be_forgotten() {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = Commissioning::start(spec(10, true));
+    let mut c = Commissioning::start(spec(10, true), &[]);
     for i in 0..10 {
         c.collect(&[i as f64, 1.0]);
     }

@@ -2,7 +2,7 @@
 //!
 //! A gateway watches a few assets. For each asset, an acquisition lane reads
 //! a [`source`] and cuts [`window`]s; a scoring lane runs each window through
-//! the [`sensor_check`]s, the [`features`] of the asset's profile, the ONNX
+//! the [`sensor_health`] checks, the [`features`] of the asset's profile, the ONNX
 //! [`model`] and the [`detector`]; detector state changes become events that
 //! the [`link`] publishes over MQTT with births, heartbeats and a last will.
 //! [`agent`] wires the lanes; [`pipeline`] is the scoring logic shared by the
@@ -15,6 +15,7 @@ pub mod config;
 pub mod detector;
 pub mod eval;
 pub mod export;
+pub mod feature_scaling;
 pub mod features;
 pub mod link;
 pub mod model;

@@ -98,25 +98,28 @@ enum Command {
     /// Run a public benchmark's protocol through replay and print its
     /// metrics (skab, cwru).
     Eval {
-        /// The benchmark: skab or cwru.
+        /// The benchmark: skab, cwru, femto, z24, or all (each one whose
+        /// data is present; the results table of models/README.md).
         benchmark: String,
         /// The data set's folder (default: $PDM_DATA_DIR/<set>, else
-        /// ../shared/data/<set>).
+        /// ../shared/data/<set>; for `all`, the folder of the sets).
         #[arg(long)]
         data: Option<PathBuf>,
-        /// Default: models/pump-process-anomaly (skab),
-        /// models/bearing-anomaly (cwru).
+        /// Default: the benchmark's model (see models/README.md).
         #[arg(long)]
         model: Option<PathBuf>,
-        /// skab: rows of each file that commission the asset.
-        #[arg(long, default_value_t = 400)]
-        commission_rows: u32,
+        /// Windows (skab: rows of each file; femto: snapshots) that
+        /// commission the asset. Default: skab 400, femto the model's
+        /// baseline.
+        #[arg(long)]
+        commission_rows: Option<u32>,
     },
     /// Replay a recording through the whole pipeline (features,
     /// commissioning, model, detector); one `datetime,score,anomaly` line
     /// per window after the commissioning part.
     Replay {
-        /// Feature profile: pump-v2 or bridge-v2.
+        /// Feature profile: pump-v2, bearing-v1, bridge-v2, bridge-modal-v1
+        /// (sample streams) or pump-process-v1 (tables).
         #[arg(long)]
         profile: String,
         /// Windows that commission the asset first (0: resume from
@@ -422,28 +425,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             model,
             commission_rows,
         } => {
-            let folder = match benchmark.as_str() {
-                "skab" => "skab",
-                "cwru" => "cwru-bearing",
-                other => anyhow::bail!("unknown benchmark `{other}`; known: skab, cwru"),
+            let request = edge_agent::eval::EvalRequest {
+                benchmark: benchmark.parse()?,
+                data,
+                model,
+                commission_rows,
             };
-            let data = data.unwrap_or_else(|| {
-                std::env::var_os("PDM_DATA_DIR")
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|| PathBuf::from("../shared/data"))
-                    .join(folder)
-            });
-            if benchmark == "cwru" {
-                let model = model.unwrap_or_else(|| PathBuf::from("models/bearing-anomaly"));
-                let model = edge_agent::AnomalyModel::load_dir(&model)?;
-                let results = edge_agent::eval::cwru(&data, &model)?;
-                print!("{}", edge_agent::eval::cwru_report(&results, &model));
-                return Ok(());
-            }
-            let model = model.unwrap_or_else(|| PathBuf::from("models/pump-process-anomaly"));
-            let model = edge_agent::AnomalyModel::load_dir(&model)?;
-            let results = edge_agent::eval::skab(&data, &model, commission_rows)?;
-            print!("{}", edge_agent::eval::skab_report(&results, &model));
+            print!("{}", edge_agent::eval::run(&request)?);
             Ok(())
         }
         Command::Replay {

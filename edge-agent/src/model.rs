@@ -403,7 +403,7 @@ fn parse_manifest(bytes: &[u8], path: &Path) -> Result<ModelManifest, ModelError
         return Err(err("has no self-test vectors".into()));
     }
     if let Some(spec) = &m.commissioning {
-        spec.validate().map_err(err)?;
+        spec.validate_for(&m.features).map_err(err)?;
     }
     for (i, v) in m.self_test.iter().enumerate() {
         if v.input.len() != m.features.len() {

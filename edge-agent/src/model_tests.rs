@@ -1,5 +1,5 @@
 use super::*;
-use crate::features::{BRIDGE_V2, PUMP_V2};
+use crate::features::{BRIDGE_MODAL_V1, BRIDGE_V2, PUMP_V2};
 
 fn shipped(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -62,6 +62,52 @@ fn the_bearing_model_runs_on_short_windows_and_ignores_temperature() {
     assert_eq!(model.score(&z).unwrap().score, 0.0);
     z[10] = 3.0; // env_bpfo_g
     assert!((model.score(&z).unwrap().score - 9.0).abs() < 1e-5);
+    // One-sided: a bearing quieter than its baseline is not failing.
+    z[10] = -3.0;
+    assert_eq!(model.score(&z).unwrap().score, 0.0);
+}
+
+#[test]
+fn the_bridge_modal_model_counts_only_falls_of_the_modes_and_learns_covariates() {
+    let model = AnomalyModel::load_dir(&shipped("bridge-modal-anomaly")).unwrap();
+    let profile = FeatureProfile::for_model(AssetKind::Bridge, &model.manifest().feature_profile);
+    assert_eq!(profile.name, "bridge-modal-v1");
+    model
+        .check_fits(AssetKind::Bridge, &BRIDGE_MODAL_V1)
+        .unwrap();
+    let spec = model
+        .manifest()
+        .commissioning
+        .clone()
+        .expect("commissioned");
+    let covariates: Vec<&str> = spec.covariates.iter().map(|c| c.feature.as_str()).collect();
+    assert_eq!(covariates, ["temperature_c", "accel_rms_g"]);
+    let mut z = vec![0.0; 15];
+    z[0] = 50.0; // accel_rms_g: traffic, not the structure
+    z[11] = 4.0; // mode1_freq_hz above its line: stiffer, not damaged
+    assert_eq!(model.score(&z).unwrap().score, 0.0);
+    z[11] = -4.0;
+    z[12] = -1.0;
+    assert!((model.score(&z).unwrap().score - 17.0).abs() < 1e-4);
+}
+
+#[test]
+fn a_covariate_that_is_not_a_feature_is_refused_at_load() {
+    let dir = copy_of("bridge-modal-anomaly");
+    edit_manifest(dir.path(), |v| {
+        v["commissioning"]["covariates"][0]["feature"] = "deck_temperature_c".into();
+    });
+    let err = AnomalyModel::load_dir(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("covariates: deck_temperature_c is not one of the model's features"),
+        "{err}"
+    );
+    let dir = copy_of("bridge-modal-anomaly");
+    edit_manifest(dir.path(), |v| {
+        v["commissioning"]["feature_scaling"] = false.into();
+    });
+    let err = AnomalyModel::load_dir(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("covariates need feature_scaling"), "{err}");
 }
 
 #[test]

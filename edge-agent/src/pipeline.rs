@@ -117,7 +117,10 @@ impl AssetPipeline {
             })?;
         let m = model.manifest();
         let detector = Detector::new(detector, m.threshold, m.alarm_threshold);
-        let commissioning = m.commissioning.clone().map(Commissioning::start);
+        let commissioning = m
+            .commissioning
+            .clone()
+            .map(|spec| Commissioning::start(spec, &m.features));
         Ok(AssetPipeline {
             commissioning,
             commissioning_store: None,
@@ -180,7 +183,8 @@ impl AssetPipeline {
         mut self,
         spec: crate::commissioning::CommissioningSpec,
     ) -> Self {
-        self.commissioning = Some(Commissioning::start(spec));
+        let features = &self.model.manifest().features;
+        self.commissioning = Some(Commissioning::start(spec, features));
         self
     }
 
@@ -398,9 +402,7 @@ impl AssetPipeline {
             // The model's typical values are standardised: back to units.
             Some(s) => {
                 let mut raw = scored.clone();
-                for (e, (c, k)) in raw.expected.iter_mut().zip(s.center.iter().zip(&s.scale)) {
-                    *e = c + k * *e;
-                }
+                raw.expected = s.to_units(features, &scored.expected);
                 explain(&self.feature_names, features, &raw)
             }
             None => explain(&self.feature_names, features, scored),

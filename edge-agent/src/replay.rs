@@ -10,7 +10,9 @@
 //! windows that pass the sensor checks commission the asset, whatever the
 //! model ships with; with a data folder, what they taught is stored, and a
 //! later replay with no commissioning rows resumes from it (commission on a
-//! healthy recording, then replay the faulty ones).
+//! healthy recording, then replay the faulty ones). Several recordings of
+//! one asset (segments, each with its own start time) replay one after the
+//! other as its history: windows never span two of them.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -26,23 +28,31 @@ use crate::model::AnomalyModel;
 use crate::pipeline::{AssetIdentity, AssetPipeline, AssetSetup, Outcome};
 use crate::sensor_health::SensorHealthConfig;
 use crate::source::{SourceConfig, SourcePoll};
-use crate::window::Windower;
+use crate::window::{Window, Windower};
+
+/// One recording of the asset and the time of its first sample.
+#[derive(Debug, Clone)]
+pub struct ReplaySegment {
+    pub source: SourceConfig,
+    pub start_us: u64,
+}
 
 /// What to replay.
 pub struct ReplayRequest {
     pub profile: &'static FeatureProfile,
     pub model: AnomalyModel,
-    pub source: SourceConfig,
+    /// The recordings, in time order (at one sample rate).
+    pub segments: Vec<ReplaySegment>,
     /// Windows that commission the asset (0: none; resume from `data_dir`
     /// if it holds a record, else the model's own thresholds).
     pub commission_rows: u32,
-    /// Time of the recording's first sample.
-    pub start_us: u64,
     /// Where commissioning is kept between replays.
     pub data_dir: Option<PathBuf>,
     pub asset_id: String,
     pub analysis: AssetAnalysis,
     pub detector: DetectorConfig,
+    /// The recording's sensors (range, believable steps).
+    pub sensor_health: SensorHealthConfig,
 }
 
 /// What a replay did.
@@ -84,14 +94,39 @@ impl ReplaySummary {
     }
 }
 
-/// Replays `request.source` and writes the rows to `out`.
+/// One judged window, as an evaluation sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReplayRow {
+    pub start_us: u64,
+    /// `None`: refused by the sensor checks or not scored by the model.
+    pub score: Option<f64>,
+    /// The detector's state after the window.
+    pub state: DetectorState,
+}
+
+/// Replays `request`'s segments and writes the rows to `out`.
 pub fn replay(request: ReplayRequest, out: &mut impl Write) -> Result<ReplaySummary> {
+    replay_rows(request, out, |_| {})
+}
+
+/// [`replay`], also handing every written row to `on_row`.
+pub fn replay_rows(
+    request: ReplayRequest,
+    out: &mut impl Write,
+    mut on_row: impl FnMut(&ReplayRow),
+) -> Result<ReplaySummary> {
     let kind = request.profile.asset_kind;
-    let mut source = request
-        .source
-        .open(kind, request.start_us, &request.analysis)
-        .context("opening the recording")?;
-    let rate = source.sample_rate_hz();
+    let open = |segment: &ReplaySegment| {
+        segment
+            .source
+            .open(kind, segment.start_us, &request.analysis)
+            .context("opening the recording")
+    };
+    let first = request
+        .segments
+        .first()
+        .context("nothing to replay: no recording given")?;
+    let rate = open(first)?.sample_rate_hz();
     let setup = AssetSetup {
         identity: AssetIdentity {
             site: "replay".into(),
@@ -102,7 +137,7 @@ pub fn replay(request: ReplayRequest, out: &mut impl Write) -> Result<ReplaySumm
             temperature_channel: "temperature".into(),
         },
         detector: request.detector.clone(),
-        sensor_health: SensorHealthConfig::default(),
+        sensor_health: request.sensor_health.clone(),
         analysis: request.analysis.clone(),
     };
     let mut pipeline = AssetPipeline::new(setup, request.model.clone(), rate)?;
@@ -122,55 +157,81 @@ pub fn replay(request: ReplayRequest, out: &mut impl Write) -> Result<ReplaySumm
         pipeline = pipeline.with_commissioning_store(store);
     }
     let (len, hop) = request.profile.window_samples(rate);
-    let mut windower = Windower::new(len, hop, rate);
     let mut summary = ReplaySummary::default();
     writeln!(out, "datetime,score,anomaly")?;
-    loop {
-        let block = match source.poll()? {
-            SourcePoll::Block(b) => b,
-            SourcePoll::Idle => continue,
-            SourcePoll::End => break,
-        };
-        for window in windower.push(block) {
-            summary.windows += 1;
-            let (outcome, _event) = pipeline.process(&window);
-            let score = match outcome {
-                Outcome::Baseline(failed) => {
-                    summary.baseline_windows += 1;
-                    if let Some(e) = failed {
-                        eprintln!("replay: {e}; the baseline starts over");
-                    }
-                    continue;
-                }
-                Outcome::Scored(s) => Some(s.score),
-                Outcome::Refused(_) => {
-                    summary.refused += 1;
-                    None
-                }
-                Outcome::ModelFailed(_) => {
-                    summary.model_failures += 1;
-                    None
-                }
+    for (i, segment) in request.segments.iter().enumerate() {
+        let mut source = open(segment).with_context(|| format!("recording {}", i + 1))?;
+        anyhow::ensure!(
+            source.sample_rate_hz() == rate,
+            "recording {} is sampled at {} Hz, the first at {rate} Hz: one asset, one rate",
+            i + 1,
+            source.sample_rate_hz()
+        );
+        let mut windower = Windower::new(len, hop, rate);
+        loop {
+            let block = match source.poll()? {
+                SourcePoll::Block(b) => b,
+                SourcePoll::Idle => continue,
+                SourcePoll::End => break,
             };
-            let anomaly = matches!(
-                pipeline.state(),
-                DetectorState::Warning | DetectorState::Alarm
-            ) && score.is_some();
-            let at = UNIX_EPOCH + Duration::from_micros(window.start_us);
-            write!(out, "{},", humantime::format_rfc3339_millis(at))?;
-            if let Some(s) = score {
-                write!(out, "{s}")?;
-            }
-            writeln!(out, ",{}", u8::from(anomaly))?;
-            summary.rows_written += 1;
-            summary.anomaly_rows += u64::from(anomaly);
-            if anomaly && summary.first_anomaly_us.is_none() {
-                summary.first_anomaly_us = Some(window.start_us);
+            for window in windower.push(block) {
+                judge(&mut pipeline, &window, &mut summary, out, &mut on_row)?;
             }
         }
+        summary.gaps += windower.gaps();
     }
     out.flush()?;
-    summary.gaps = windower.gaps();
     summary.commissioning = pipeline.commissioning().and_then(|c| c.record()).cloned();
     Ok(summary)
+}
+
+/// One window through the pipeline, counted, and written if judged.
+fn judge(
+    pipeline: &mut AssetPipeline,
+    window: &Window,
+    summary: &mut ReplaySummary,
+    out: &mut impl Write,
+    on_row: &mut impl FnMut(&ReplayRow),
+) -> Result<()> {
+    summary.windows += 1;
+    let (outcome, _event) = pipeline.process(window);
+    let score = match outcome {
+        Outcome::Baseline(failed) => {
+            summary.baseline_windows += 1;
+            if let Some(e) = failed {
+                eprintln!("replay: {e}; the baseline starts over");
+            }
+            return Ok(());
+        }
+        Outcome::Scored(s) => Some(s.score),
+        Outcome::Refused(_) => {
+            summary.refused += 1;
+            None
+        }
+        Outcome::ModelFailed(_) => {
+            summary.model_failures += 1;
+            None
+        }
+    };
+    let anomaly = matches!(
+        pipeline.state(),
+        DetectorState::Warning | DetectorState::Alarm
+    ) && score.is_some();
+    let at = UNIX_EPOCH + Duration::from_micros(window.start_us);
+    write!(out, "{},", humantime::format_rfc3339_millis(at))?;
+    if let Some(s) = score {
+        write!(out, "{s}")?;
+    }
+    writeln!(out, ",{}", u8::from(anomaly))?;
+    summary.rows_written += 1;
+    summary.anomaly_rows += u64::from(anomaly);
+    if anomaly && summary.first_anomaly_us.is_none() {
+        summary.first_anomaly_us = Some(window.start_us);
+    }
+    on_row(&ReplayRow {
+        start_us: window.start_us,
+        score,
+        state: pipeline.state(),
+    });
+    Ok(())
 }

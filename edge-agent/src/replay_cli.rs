@@ -84,13 +84,14 @@ pub fn run(cmd: ReplayCommand) -> Result<String> {
             profile.name
         );
     };
-    let model = load_model(
-        &cmd.model,
-        match profile.asset_kind {
-            AssetKind::Pump => "models/pump-anomaly",
-            AssetKind::Bridge => "models/bridge-anomaly",
-        },
-    )?;
+    // The shipped model computed on this profile.
+    let default_model = match (profile.name, profile.asset_kind) {
+        ("bearing-v1", _) => "models/bearing-anomaly",
+        ("bridge-modal-v1", _) => "models/bridge-modal-anomaly",
+        (_, AssetKind::Pump) => "models/pump-anomaly",
+        (_, AssetKind::Bridge) => "models/bridge-anomaly",
+    };
+    let model = load_model(&cmd.model, default_model)?;
     let start = humantime::parse_rfc3339(&cmd.start)
         .with_context(|| format!("--start {}: not an RFC 3339 time", cmd.start))?;
     let start_us = start
@@ -105,13 +106,13 @@ pub fn run(cmd: ReplayCommand) -> Result<String> {
     let request = crate::replay::ReplayRequest {
         profile,
         model,
-        source,
+        segments: vec![crate::replay::ReplaySegment { source, start_us }],
         commission_rows: cmd.commission_rows,
-        start_us,
         data_dir: cmd.data_dir.clone(),
         asset_id: "replay".into(),
         analysis,
         detector: Default::default(),
+        sensor_health: Default::default(),
     };
     let summary = crate::replay::replay(request, &mut file()?)?;
     Ok(summary.describe(&cmd.output))

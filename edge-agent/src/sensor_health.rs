@@ -19,8 +19,9 @@ use serde::Deserialize;
 use crate::features::{FLAT_SCREEN_RUN, Scan, longest_run, scan};
 use crate::window::Window;
 
-/// Temperature range of the precision sensor (TMP117: -55 to 150 C).
-pub const TEMPERATURE_RANGE_C: (f32, f32) = (-55.0, 150.0);
+/// Temperature range of the default precision sensor (TMP117: -55 to
+/// 150 C).
+pub const TEMPERATURE_RANGE_C: (f64, f64) = (-55.0, 150.0);
 /// A stuck run is at least this many samples, however high the rate.
 pub const MIN_STUCK_RUN: usize = 16;
 /// Samples at or beyond this fraction of full scale count as clipped.
@@ -39,6 +40,9 @@ pub struct SensorHealthConfig {
     pub stuck_s: f64,
     /// Largest believable change between consecutive temperature readings.
     pub max_temperature_step_c: f64,
+    /// What the temperature sensor can read, C: a reading outside is a
+    /// fault (default: the TMP117's -55 to 150).
+    pub temperature_range_c: (f64, f64),
     /// No data for this long puts the channel in `sensor_fault` (a
     /// disconnected node or cable).
     pub silence_s: f64,
@@ -51,6 +55,7 @@ impl Default for SensorHealthConfig {
             max_clipped_samples: 2,
             stuck_s: 0.5,
             max_temperature_step_c: 5.0,
+            temperature_range_c: TEMPERATURE_RANGE_C,
             silence_s: 5.0,
         }
     }
@@ -64,10 +69,16 @@ impl SensorHealthConfig {
             ("max_temperature_step_c", self.max_temperature_step_c),
             ("silence_s", self.silence_s),
         ];
-        match positive.iter().find(|(_, v)| !(v.is_finite() && *v > 0.0)) {
-            Some((name, v)) => Err(format!("sensor_health.{name} = {v} must be > 0")),
-            None => Ok(()),
+        if let Some((name, v)) = positive.iter().find(|(_, v)| !(v.is_finite() && *v > 0.0)) {
+            return Err(format!("sensor_health.{name} = {v} must be > 0"));
         }
+        let (lo, hi) = self.temperature_range_c;
+        if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+            return Err(format!(
+                "sensor_health.temperature_range_c = [{lo}, {hi}] must be two finite readings, low first"
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -167,7 +178,8 @@ impl SensorHealth {
         if readings.is_empty() {
             return Err(SensorFault::temperature("no temperature reading".into()));
         }
-        let (lo, hi) = TEMPERATURE_RANGE_C;
+        let (lo, hi) = self.config.temperature_range_c;
+        let (lo, hi) = (lo as f32, hi as f32);
         if let Some(t) = readings
             .iter()
             .find(|t| !(t.is_finite() && (lo..=hi).contains(*t)))

@@ -67,7 +67,7 @@ pub fn replay_table(
         if let Some(store) = &store {
             store.forget(asset_id)?;
         }
-        commissioning = Some(Commissioning::start(spec));
+        commissioning = Some(Commissioning::start(spec, &m.features));
     } else if let Some(store) = &store
         && let Some(record) = store.load(asset_id)?
         && record.model == model.model_ref()

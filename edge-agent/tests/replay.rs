@@ -203,7 +203,7 @@ fn bad_arguments_are_one_line_naming_the_problem() {
     assert!(
         !out.status.success()
             && err.contains(
-                "pump-v9: unknown; known: pump-v2, bridge-v2, bearing-v1, pump-process-v1"
+                "pump-v9: unknown; known: pump-v2, bridge-v2, bearing-v1, bridge-modal-v1, pump-process-v1"
             ),
         "{err}"
     );
@@ -272,4 +272,60 @@ fn a_process_table_is_judged_row_by_row_after_its_commissioning_rows() {
     assert!((400..450).all(|i| !anomaly(i)), "{lines:?}");
     assert!((455..500).all(anomaly), "{lines:?}");
     assert!(lines[0].starts_with("t400,"), "{}", lines[0]);
+}
+
+/// Several recordings of one asset replay as its history: each window lies
+/// within one recording, at that recording's own time, and the rows reach
+/// the caller with the detector's state.
+#[test]
+fn segments_replay_in_order_and_no_window_spans_two() {
+    use edge_agent::replay::{ReplayRequest, ReplaySegment, replay_rows};
+    use edge_agent::source::RawReplayConfig;
+
+    let dir = tempfile::tempdir().unwrap();
+    let segment = |name: &str, seed: u64, start_s: u64| {
+        let path = dir.path().join(name);
+        // 1.5 s: one one-second window each, where the two joined would
+        // give three.
+        record(&path, seed, None, 2);
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..(1.5 * RATE) as usize * 4]).unwrap();
+        ReplaySegment {
+            source: SourceConfig::F32le(RawReplayConfig {
+                path,
+                sample_rate_hz: RATE,
+                channels: 1,
+                channel: 0,
+                scale: 1.0,
+                temperature_c: 40.0,
+                speed: 0.0,
+            }),
+            start_us: start_s * 1_000_000,
+        }
+    };
+    let request = |segments| ReplayRequest {
+        profile: &edge_agent::features::PUMP_V2,
+        model: edge_agent::AnomalyModel::load_dir(&model()).unwrap(),
+        segments,
+        commission_rows: 0,
+        data_dir: None,
+        asset_id: "P-1".into(),
+        analysis: AssetAnalysis::default(),
+        detector: Default::default(),
+        sensor_health: Default::default(),
+    };
+    let mut rows = Vec::new();
+    let summary = replay_rows(
+        request(vec![segment("a.f32", 1, 100), segment("b.f32", 2, 7200)]),
+        &mut std::io::sink(),
+        |r| rows.push(*r),
+    )
+    .unwrap();
+    assert_eq!(summary.windows, 2, "{summary:?}");
+    let starts: Vec<u64> = rows.iter().map(|r| r.start_us / 1_000_000).collect();
+    assert_eq!(starts, [100, 7200]);
+    assert!(rows.iter().all(|r| r.score.is_some()), "{rows:?}");
+
+    let err = replay_rows(request(Vec::new()), &mut std::io::sink(), |_| {}).unwrap_err();
+    assert!(err.to_string().contains("no recording given"), "{err}");
 }

@@ -1,8 +1,9 @@
 //! The feature code against real bearing data (CWRU, see
 //! ../shared/data/cwru-bearing/SOURCE.md): a damaged bearing's defect
 //! frequency stands out in the envelope spectrum the agent computes, and a
-//! healthy bearing's does not; and the CWRU evaluation through the agent's
-//! own replay. Skipped when the data set is absent.
+//! healthy bearing's does not; and the CWRU, FEMTO and Z24 evaluations
+//! through the agent's own replay (`edge-agent eval`). Each test is skipped
+//! when its data set is absent.
 
 use edge_agent::features::{
     AssetAnalysis, BearingGeometry, EnvelopeSpectrum, FeatureExtractor, PUMP_V2, Periodogram,
@@ -149,4 +150,70 @@ fn cwru_eval_flags_every_fault_record_and_no_unseen_healthy_window() {
     assert!(faults >= 1 && flagged == faults, "{stdout}");
     let (healthy_flagged, healthy) = field("healthy_windows_flagged");
     assert!(healthy >= 20 && healthy_flagged == 0, "{stdout}");
+}
+
+/// The `key=value` lines of an eval report that start with `prefix`.
+fn lines_of<'a>(stdout: &'a str, prefix: &str) -> Vec<&'a str> {
+    stdout.lines().filter(|l| l.starts_with(prefix)).collect()
+}
+
+/// FEMTO Bearing1_1, run to failure: the health index falls over life on
+/// both axes, nothing is raised in the first half of life, and the
+/// horizontal axis (where the defect shows) alarms well before the end.
+#[test]
+fn femto_health_falls_over_life_and_alarms_before_the_end_not_before_mid_life() {
+    let Some(dir) = shared_data("femto-pronostia") else {
+        return;
+    };
+    let stdout = run_eval("femto", &dir, "bearing-anomaly");
+    let axes = lines_of(&stdout, "femto: ");
+    assert_eq!(axes.len(), 2, "{stdout}");
+    for line in &axes {
+        let number = |name: &str| figure(line, name).parse::<f64>().unwrap();
+        assert_eq!(number("raised_first_half"), 0.0, "{line}");
+        assert_eq!(number("refused"), 0.0, "{line}");
+        assert!(number("trend") < -0.8, "{line}");
+    }
+    let horizontal = axes[0];
+    assert!(horizontal.contains("axis=horizontal"), "{horizontal}");
+    let lead: f64 = figure(horizontal, "alarm_lead_h").parse().unwrap();
+    assert!(lead > 1.0, "{horizontal}");
+}
+
+/// Z24 progressive damage: against the commissioning on records 01 and 02,
+/// the score rises with the pier settlement, the 80 and 95 mm stages are
+/// flagged nearly throughout, the reference records the span was
+/// commissioned on are not, and the unseen reference 08 (pier lifted back)
+/// scores below the 40 mm stage and is mostly quiet.
+#[test]
+fn z24_pier_settlement_is_flagged_and_the_references_are_not() {
+    let Some(dir) = shared_data("z24-bridge-pdt") else {
+        return;
+    };
+    let stdout = run_eval("z24", &dir, "bridge-modal-anomaly");
+    let records = lines_of(&stdout, "z24: ");
+    let record = |n: &str| {
+        *records
+            .iter()
+            .find(|l| l.contains(&format!("record={n} ")))
+            .unwrap_or_else(|| panic!("no record {n} in {stdout}"))
+    };
+    let median = |n: &str| figure(record(n), "median_score").parse::<f64>().unwrap();
+    let flagged = |n: &str| {
+        let (a, b) = figure(record(n), "flagged").split_once('/').unwrap();
+        a.parse::<f64>().unwrap() / b.parse::<f64>().unwrap()
+    };
+    for stage in ["05", "06"] {
+        assert!(flagged(stage) > 0.9, "{stdout}");
+    }
+    assert!(
+        median("04") < median("05") && median("05") < median("06"),
+        "{stdout}"
+    );
+    for reference in ["01", "02"] {
+        assert_eq!(flagged(reference), 0.0, "{stdout}");
+        assert!(median(reference) < median("04"), "{stdout}");
+    }
+    assert!(median("08") < median("04"), "{stdout}");
+    assert!(flagged("08") < 0.5, "{stdout}");
 }

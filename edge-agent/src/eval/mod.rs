@@ -4,26 +4,214 @@
 //! code the field runs (features, commissioning, model, detector), not a
 //! notebook's copy of it.
 //!
-//! SKAB, outlier detection (see `../shared/data/skab/SOURCE.md`): in every
-//! anomalous file the first 400 rows commission the asset and the rest are
-//! judged; F1, false alarm rate and missed alarm rate are computed over all
-//! judged rows of all files together.
-//!
-//! CWRU (see `../shared/data/cwru-bearing/SOURCE.md`), per sample rate: the
-//! first half of the healthy record commissions the bearing, then its
-//! unseen second half must raise nothing and every fault record must be
-//! flagged. The 12 kHz faults are paired with the healthy record decimated
-//! to 12 kHz, never with the 48 kHz one (the SOURCE's sample-rate note).
+//! One file per benchmark: [`skab`], [`cwru`], [`femto`], [`z24`].
+
+pub mod cwru;
+pub mod femto;
+pub mod skab;
+pub mod z24;
+
+pub use cwru::{CwruResult, cwru, cwru_report};
+pub use femto::{FemtoResult, femto, femto_report};
+pub use skab::{FileResult, skab, skab_report};
+pub use z24::{Z24Report, Z24Result, z24, z24_report};
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::detector::DetectorConfig;
-use crate::features::process::PUMP_PROCESS_V1;
 use crate::model::AnomalyModel;
-use crate::table::{TableFormat, read_table};
-use crate::table_replay::{TableReplayRequest, replay_table};
+use crate::replay::ReplaySegment;
+use crate::source::{RawReplayConfig, SourceConfig};
+
+/// A public benchmark `edge-agent eval` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Benchmark {
+    Skab,
+    Cwru,
+    Femto,
+    Z24,
+}
+
+impl Benchmark {
+    pub const ALL: [Benchmark; 4] = [
+        Benchmark::Skab,
+        Benchmark::Cwru,
+        Benchmark::Femto,
+        Benchmark::Z24,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Benchmark::Skab => "skab",
+            Benchmark::Cwru => "cwru",
+            Benchmark::Femto => "femto",
+            Benchmark::Z24 => "z24",
+        }
+    }
+
+    /// Its folder under the data sets' folder.
+    pub fn folder(self) -> &'static str {
+        match self {
+            Benchmark::Skab => "skab",
+            Benchmark::Cwru => "cwru-bearing",
+            Benchmark::Femto => "femto-pronostia",
+            Benchmark::Z24 => "z24-bridge-pdt",
+        }
+    }
+
+    /// The model it measures by default.
+    pub fn default_model(self) -> &'static str {
+        match self {
+            Benchmark::Skab => "models/pump-process-anomaly",
+            Benchmark::Cwru | Benchmark::Femto => "models/bearing-anomaly",
+            Benchmark::Z24 => "models/bridge-modal-anomaly",
+        }
+    }
+}
+
+/// Which benchmarks to run: one, or every one whose data is present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    One(Benchmark),
+    All,
+}
+
+impl std::str::FromStr for Selection {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        if s == "all" {
+            return Ok(Selection::All);
+        }
+        Benchmark::ALL
+            .into_iter()
+            .find(|b| b.name() == s)
+            .map(Selection::One)
+            .with_context(|| {
+                let known: Vec<&str> = Benchmark::ALL.iter().map(|b| b.name()).collect();
+                format!("unknown benchmark `{s}`; known: {}, all", known.join(", "))
+            })
+    }
+}
+
+/// `edge-agent eval`'s arguments.
+pub struct EvalRequest {
+    pub benchmark: Selection,
+    /// The set's folder (one benchmark) or the sets' folder (all).
+    pub data: Option<PathBuf>,
+    pub model: Option<PathBuf>,
+    pub commission_rows: Option<u32>,
+}
+
+/// The folder holding the data sets: `$PDM_DATA_DIR`, else `../shared/data`.
+pub fn data_sets_dir() -> PathBuf {
+    std::env::var_os("PDM_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("../shared/data"))
+}
+
+/// Runs the request; returns the report to print.
+pub fn run(request: &EvalRequest) -> Result<String> {
+    match request.benchmark {
+        Selection::One(benchmark) => {
+            let data = request
+                .data
+                .clone()
+                .unwrap_or_else(|| data_sets_dir().join(benchmark.folder()));
+            run_one(benchmark, &data, request)
+        }
+        Selection::All => {
+            anyhow::ensure!(
+                request.model.is_none() && request.commission_rows.is_none(),
+                "`eval all` runs each benchmark with its own model and commissioning"
+            );
+            let sets = request.data.clone().unwrap_or_else(data_sets_dir);
+            let mut text = String::new();
+            for benchmark in Benchmark::ALL {
+                let data = sets.join(benchmark.folder());
+                if !data.is_dir() {
+                    text += &format!(
+                        "{}: skipped, no data at {}\n\n",
+                        benchmark.name(),
+                        data.display()
+                    );
+                    continue;
+                }
+                eprintln!("eval: {} from {}", benchmark.name(), data.display());
+                text += &run_one(benchmark, &data, request)?;
+                text += "\n";
+            }
+            Ok(text)
+        }
+    }
+}
+
+fn run_one(benchmark: Benchmark, data: &Path, request: &EvalRequest) -> Result<String> {
+    let model_dir = request
+        .model
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(benchmark.default_model()));
+    let model = AnomalyModel::load_dir(&model_dir)
+        .with_context(|| format!("loading {}", model_dir.display()))?;
+    Ok(match benchmark {
+        Benchmark::Skab => {
+            let results = skab(data, &model, request.commission_rows.unwrap_or(400))?;
+            skab_report(&results, &model)
+        }
+        Benchmark::Cwru => cwru_report(&cwru(data, &model)?, &model),
+        Benchmark::Femto => {
+            let baseline = request.commission_rows.or_else(|| {
+                let spec = model.manifest().commissioning.as_ref();
+                spec.map(|c| c.baseline_windows)
+            });
+            let results = femto(data, &model, baseline.unwrap_or(40))?;
+            femto_report(&results, &model)
+        }
+        Benchmark::Z24 => z24_report(&z24(data, &model)?, &model),
+    })
+}
+
+/// A raw float32 little-endian recording as a replay segment: `channel` of
+/// `channels` interleaved, at `rate`, with a constant temperature reading.
+pub(crate) fn f32le_segment(
+    path: &Path,
+    rate: f64,
+    (channels, channel): (usize, usize),
+    temperature_c: f64,
+    start_us: u64,
+) -> ReplaySegment {
+    ReplaySegment {
+        source: SourceConfig::F32le(RawReplayConfig {
+            path: path.to_owned(),
+            sample_rate_hz: rate,
+            channels,
+            channel,
+            scale: 1.0,
+            temperature_c,
+            speed: 0.0,
+        }),
+        start_us,
+    }
+}
+
+/// A scratch folder for one evaluation, removed when dropped.
+pub(crate) struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> std::io::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("edge-agent-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        Ok(Scratch(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
 
 /// Counts of a binary classification, positive = anomalous.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -85,267 +273,6 @@ impl Confusion {
 
 fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
-}
-
-/// One SKAB file's result.
-#[derive(Debug, Clone)]
-pub struct FileResult {
-    pub path: PathBuf,
-    pub confusion: Confusion,
-    /// Rows not judged beyond the commissioning part (refused rows in it
-    /// lengthen it).
-    pub baseline_rows: u64,
-}
-
-/// Runs the SKAB protocol over every labelled CSV under `data` (the
-/// anomaly-free run, which has no test part, is left out).
-pub fn skab(data: &Path, model: &AnomalyModel, commission_rows: u32) -> Result<Vec<FileResult>> {
-    let mut files = Vec::new();
-    collect_csv(data, &mut files)?;
-    files.retain(|p| !p.components().any(|c| c.as_os_str() == "anomaly-free"));
-    // Natural order: valve1/2.csv before valve1/10.csv.
-    files.sort_by_key(|p| {
-        let stem: Option<u64> = p.file_stem().and_then(|s| s.to_str()?.parse().ok());
-        (p.parent().map(Path::to_owned), stem, p.clone())
-    });
-    anyhow::ensure!(!files.is_empty(), "no CSV files under {}", data.display());
-    let mut results = Vec::new();
-    for path in files {
-        let rows = read_table(&path, &TableFormat::Skab, &PUMP_PROCESS_V1)?;
-        let request = TableReplayRequest {
-            profile: &PUMP_PROCESS_V1,
-            model,
-            commission_rows,
-            store: None,
-            asset_id: "skab",
-            detector: DetectorConfig::default(),
-        };
-        let (summary, verdicts) = replay_table(request, &rows, &mut std::io::sink())
-            .with_context(|| format!("replaying {}", path.display()))?;
-        let mut confusion = Confusion::default();
-        for (verdict, row) in verdicts.iter().zip(&rows) {
-            if let (Some(predicted), Some(label)) = (verdict, row.label) {
-                confusion.add(*predicted, label == 1);
-            }
-        }
-        eprintln!(
-            "{}: {} rows judged, F1 {:.3}, FAR {:.1} %, MAR {:.1} %",
-            path.display(),
-            confusion.rows(),
-            confusion.f1(),
-            100.0 * confusion.false_alarm_rate(),
-            100.0 * confusion.missed_alarm_rate()
-        );
-        results.push(FileResult {
-            path,
-            confusion,
-            baseline_rows: summary.baseline_windows,
-        });
-    }
-    Ok(results)
-}
-
-/// The results as printed: the total beside the published leaderboard,
-/// ending with one comparable line.
-pub fn skab_report(results: &[FileResult], model: &AnomalyModel) -> String {
-    let mut total = Confusion::default();
-    for r in results {
-        total.merge(r.confusion);
-    }
-    let baseline: u64 = results.iter().map(|r| r.baseline_rows).sum();
-    format!(
-        "SKAB outlier detection, {} files, {} rows judged ({baseline} commissioning rows), model {}\n\
-         | detector | F1 | FAR | MAR |\n\
-         | --- | --- | --- | --- |\n\
-         | this ({}) | {:.3} | {:.2} % | {:.2} % |\n\
-         | Conv-AE (published best) | 0.78 | 13.55 % | 28.02 % |\n\
-         | MSET (published) | 0.78 | 39.73 % | 14.13 % |\n\
-         | T-squared+Q PCA (published) | 0.76 | 26.62 % | 24.92 % |\n\
-         skab: files={} rows={} f1={:.3} far={:.4} mar={:.4}\n",
-        results.len(),
-        total.rows(),
-        model.label(),
-        model.label(),
-        total.f1(),
-        100.0 * total.false_alarm_rate(),
-        100.0 * total.missed_alarm_rate(),
-        results.len(),
-        total.rows(),
-        total.f1(),
-        total.false_alarm_rate(),
-        total.missed_alarm_rate()
-    )
-}
-
-/// One CWRU record judged against its rate's commissioning.
-#[derive(Debug, Clone)]
-pub struct CwruResult {
-    pub file: String,
-    pub sample_rate_hz: f64,
-    /// `normal (unseen half)` or the record's fault.
-    pub label: String,
-    pub windows: u64,
-    pub flagged: u64,
-    /// Seconds into the record of the first flagged window.
-    pub first_flag_s: Option<f64>,
-}
-
-impl CwruResult {
-    pub fn is_fault(&self) -> bool {
-        !self.label.starts_with("normal")
-    }
-}
-
-/// Runs the CWRU protocol with a bearing-v1 model over the records present
-/// in `data` (records listed in its metadata but absent are kept back).
-pub fn cwru(data: &Path, model: &AnomalyModel) -> Result<Vec<CwruResult>> {
-    use crate::features::{AssetAnalysis, BEARING_V1, BearingGeometry};
-    use crate::replay::{ReplayRequest, replay};
-    use crate::source::{RawReplayConfig, SourceConfig};
-
-    let meta: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(data.join("cwru_subset.json")).context("reading cwru_subset.json")?,
-    )
-    .context("parsing cwru_subset.json")?;
-    let files = meta["files"]
-        .as_array()
-        .context("no `files` in cwru_subset.json")?;
-    let work = std::env::temp_dir().join(format!("edge-agent-cwru-{}", std::process::id()));
-    std::fs::create_dir_all(&work)?;
-    let result = (|| {
-        let mut results = Vec::new();
-        for rate in [48_000.0, 12_000.0] {
-            let at_rate: Vec<&serde_json::Value> = files
-                .iter()
-                .filter(|f| f["sample_rate_hz"].as_f64() == Some(rate))
-                .filter(|f| data.join(f["file"].as_str().unwrap_or_default()).is_file())
-                .collect();
-            let normal = at_rate
-                .iter()
-                .find(|f| f["label"] == "normal")
-                .with_context(|| format!("no healthy record at {rate} Hz"))?;
-            let analysis = |f: &serde_json::Value| AssetAnalysis {
-                shaft_hz: f["rpm_recorded"].as_f64().unwrap_or(1796.0) / 60.0,
-                bearing: BearingGeometry::SKF_6205,
-                // Where the rig's bearing rings (SOURCE.md: 2-5 kHz).
-                envelope_band_hz: Some((2_000.0, 5_000.0)),
-                ..AssetAnalysis::default()
-            };
-            let run = |path: &Path, f: &serde_json::Value, commission: u32, store: &Path| {
-                let request = ReplayRequest {
-                    profile: &BEARING_V1,
-                    model: model.clone(),
-                    source: SourceConfig::F32le(RawReplayConfig {
-                        path: path.to_owned(),
-                        sample_rate_hz: rate,
-                        channels: 1,
-                        channel: 0,
-                        scale: 1.0,
-                        temperature_c: 40.0,
-                        speed: 0.0,
-                    }),
-                    commission_rows: commission,
-                    start_us: 0,
-                    data_dir: Some(store.to_owned()),
-                    asset_id: "cwru-de".into(),
-                    analysis: analysis(f),
-                    detector: DetectorConfig::default(),
-                };
-                replay(request, &mut std::io::sink())
-            };
-            // Halve the healthy record: commission on the first half.
-            let name = normal["file"].as_str().unwrap_or_default();
-            let bytes = std::fs::read(data.join(name))?;
-            let half = bytes.len() / 8 * 4;
-            let (first, second) = (work.join("first.f32"), work.join("second.f32"));
-            std::fs::write(&first, &bytes[..half])?;
-            std::fs::write(&second, &bytes[half..])?;
-            let (len, hop) = BEARING_V1.window_samples(rate);
-            let windows = ((half / 4).saturating_sub(len) / hop + 1) as u32;
-            let store = work.join(format!("store-{rate}"));
-            let commissioned = run(&first, normal, windows, &store)?;
-            anyhow::ensure!(
-                commissioned.commissioning.is_some(),
-                "{name}: the first half did not complete a baseline of {windows} windows ({} refused)",
-                commissioned.refused
-            );
-            let judge = |label: String, file: &str, path: &Path, f: &serde_json::Value| {
-                let s = run(path, f, 0, &store)?;
-                anyhow::Ok(CwruResult {
-                    file: file.to_owned(),
-                    sample_rate_hz: rate,
-                    label,
-                    windows: s.rows_written,
-                    flagged: s.anomaly_rows,
-                    first_flag_s: s.first_anomaly_us.map(|us| us as f64 / 1e6),
-                })
-            };
-            results.push(judge("normal (unseen half)".into(), name, &second, normal)?);
-            for f in at_rate.iter().filter(|f| f["label"] != "normal") {
-                let file = f["file"].as_str().unwrap_or_default();
-                let label = format!(
-                    "{} {}\"",
-                    f["fault_location"].as_str().unwrap_or("fault"),
-                    f["fault_diameter_in"].as_f64().unwrap_or(0.0)
-                );
-                results.push(judge(label, file, &data.join(file), f)?);
-            }
-        }
-        Ok(results)
-    })();
-    let _ = std::fs::remove_dir_all(&work);
-    result
-}
-
-/// The CWRU results as printed, ending with one comparable line.
-pub fn cwru_report(results: &[CwruResult], model: &AnomalyModel) -> String {
-    let mut text = format!(
-        "CWRU drive-end bearing, model {}: commissioned on the first half of the healthy record at each rate\n\
-         | record | rate | condition | windows | flagged | first flag |\n\
-         | --- | --- | --- | --- | --- | --- |\n",
-        model.label()
-    );
-    for r in results {
-        text += &format!(
-            "| {} | {} kHz | {} | {} | {} | {} |\n",
-            r.file,
-            r.sample_rate_hz / 1000.0,
-            r.label,
-            r.windows,
-            r.flagged,
-            r.first_flag_s
-                .map_or("none".into(), |s| format!("{s:.2} s"))
-        );
-    }
-    let faults: Vec<&CwruResult> = results.iter().filter(|r| r.is_fault()).collect();
-    let alarmed = faults.iter().filter(|r| r.flagged > 0).count();
-    let healthy_flagged: u64 = results
-        .iter()
-        .filter(|r| !r.is_fault())
-        .map(|r| r.flagged)
-        .sum();
-    let healthy_windows: u64 = results
-        .iter()
-        .filter(|r| !r.is_fault())
-        .map(|r| r.windows)
-        .sum();
-    text += &format!(
-        "cwru: faults_flagged={alarmed}/{} healthy_windows_flagged={healthy_flagged}/{healthy_windows}\n",
-        faults.len()
-    );
-    text
-}
-
-fn collect_csv(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let path = entry?.path();
-        if path.is_dir() {
-            collect_csv(&path, out)?;
-        } else if path.extension().is_some_and(|e| e == "csv") {
-            out.push(path);
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

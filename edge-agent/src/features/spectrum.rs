@@ -55,13 +55,21 @@ pub trait Spectrum {
 
     /// Frequency of the strongest line within `[lo, hi)` Hz, refined between
     /// bins by a parabola through the log power of the peak bin and its
-    /// neighbours (a few percent of a bin for a Hann window). NaN if the band
-    /// holds no bin.
+    /// neighbours (a few percent of a bin for a Hann window). A line is a
+    /// local maximum (above its neighbours, which may lie outside the band):
+    /// the band's edge bin is only the flank of something beside the band,
+    /// such as low-frequency traffic energy below a bridge's first mode, so
+    /// it is taken only if the band holds no maximum at all. NaN if the
+    /// band holds no bin.
     fn peak_frequency(&self, lo: f64, hi: f64) -> f64 {
         let p = |k: usize| self.power(k).max(f64::MIN_POSITIVE);
-        let Some(k) = self
-            .bin_range(lo, hi)
-            .max_by(|&a, &b| p(a).total_cmp(&p(b)))
+        let is_line =
+            |k: usize| k > 0 && k + 1 < self.bins() && p(k) > p(k - 1) && p(k) >= p(k + 1);
+        let strongest =
+            |bins: &mut dyn Iterator<Item = usize>| bins.max_by(|&a, &b| p(a).total_cmp(&p(b)));
+        let range = self.bin_range(lo, hi);
+        let Some(k) = strongest(&mut range.clone().filter(|&k| is_line(k)))
+            .or_else(|| strongest(&mut range.clone()))
         else {
             return f64::NAN;
         };

@@ -74,6 +74,28 @@ fn peak_frequency_is_found_between_bins() {
 }
 
 #[test]
+fn a_band_edge_on_the_flank_of_stronger_energy_outside_is_not_the_peak() {
+    // Strong energy just below the band (traffic under a bridge's first
+    // mode) makes the band's lowest bin its largest; the mode inside the
+    // band is weaker but is a line.
+    let (fs, n) = (100.0, 2048);
+    let xs = add(&tone(2.3, 2e-2, fs, n), &tone(3.9, 1e-3, fs, n));
+    let s = Periodogram::new(n, fs).analyze(&xs, 0.0, |s| {
+        let edge = s.bin_range(2.5, 4.6).start;
+        assert!(
+            s.power(edge) > s.power(edge + 40),
+            "the flank dominates the band"
+        );
+        s.peak_frequency(2.5, 4.6)
+    });
+    assert!((s - 3.9).abs() < 0.01, "{s}");
+    // With no line in the band, the strongest bin is still returned.
+    let slope = Periodogram::new(n, fs)
+        .analyze(&tone(2.3, 2e-2, fs, n), 0.0, |s| s.peak_frequency(2.5, 3.0));
+    assert!((2.5..3.0).contains(&slope), "{slope}");
+}
+
+#[test]
 fn welch_keeps_the_mean_square_and_averages_segments() {
     let (fs, n) = (100.0, 2048);
     let xs = tone(3.91, 1e-3, fs, n);
