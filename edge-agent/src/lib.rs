@@ -17,6 +17,7 @@ pub mod eval;
 pub mod export;
 pub mod feature_scaling;
 pub mod features;
+pub mod judge;
 pub mod link;
 pub mod model;
 pub mod node_sim;

@@ -7,13 +7,14 @@
 //! the detector changed state.
 
 use protocol::{
-    AnomalyEvent, AssetKind, AssetStatus, DetectorState, EventKind, FeatureContribution, ModelRef,
+    AnomalyEvent, AssetKind, AssetStatus, DetectorState, EventKind, FeatureContribution,
 };
 
 use crate::commissioning::{Commissioning, CommissioningError, CommissioningStore};
 use crate::config::{AgentConfig, AssetConfig};
-use crate::detector::{Detector, DetectorConfig, Transition};
+use crate::detector::{DetectorConfig, Transition};
 use crate::features::{AssetAnalysis, FeatureExtractor, FeatureProfile, FeatureVector};
+use crate::judge::{Judge, Judgement};
 use crate::model::{AnomalyModel, ModelError, Scored};
 use crate::sensor_health::{Channel, SensorFault, SensorHealth, SensorHealthConfig};
 use crate::window::Window;
@@ -80,17 +81,12 @@ pub struct AssetPipeline {
     identity: AssetIdentity,
     health: SensorHealth,
     extractor: FeatureExtractor,
-    model: AnomalyModel,
-    model_ref: ModelRef,
     feature_names: Vec<String>,
-    detector: Detector,
+    /// Commissioning, model and detector.
+    judge: Judge,
     last_score: Option<f64>,
     last_features: Option<FeatureVector>,
     windows_scored: u64,
-    /// `None` for models that use their shipped thresholds.
-    commissioning: Option<Commissioning>,
-    /// Where what commissioning learned is kept (none: in memory only).
-    commissioning_store: Option<CommissioningStore>,
 }
 
 impl AssetPipeline {
@@ -115,21 +111,11 @@ impl AssetPipeline {
                 model: model.label_with_origin(),
                 reason: format!("asset {}: {reason}", identity.asset_id),
             })?;
-        let m = model.manifest();
-        let detector = Detector::new(detector, m.threshold, m.alarm_threshold);
-        let commissioning = m
-            .commissioning
-            .clone()
-            .map(|spec| Commissioning::start(spec, &m.features));
         Ok(AssetPipeline {
-            commissioning,
-            commissioning_store: None,
+            judge: Judge::new(&identity.asset_id, profile.name, model, detector),
             health: SensorHealth::new(sensor_health),
             extractor: FeatureExtractor::new(profile, sample_rate_hz, analysis),
             feature_names: profile.feature_names(),
-            model_ref: model.model_ref(),
-            model,
-            detector,
             identity,
             last_score: None,
             last_features: None,
@@ -141,39 +127,10 @@ impl AssetPipeline {
         &self.identity
     }
 
-    /// Keeps commissioning results in `store`, and resumes from the asset's
-    /// stored record if it was learned for this model version and feature
-    /// profile (also for a model that does not ask for commissioning: the
-    /// record then came from `edge-agent replay --commission-rows`);
-    /// otherwise a model that asks for it collects a new baseline.
+    /// Keeps commissioning results in `store` and resumes from it (see
+    /// [`Judge::with_commissioning_store`]).
     pub fn with_commissioning_store(mut self, store: CommissioningStore) -> Self {
-        let asset = &self.identity.asset_id;
-        match store.load(asset) {
-            Ok(Some(record))
-                if record.model == self.model_ref
-                    && record.feature_profile == self.profile().name =>
-            {
-                tracing::info!(
-                    asset = %asset,
-                    threshold = record.threshold,
-                    "resuming with the stored commissioning"
-                );
-                self.detector
-                    .set_thresholds(record.threshold, record.alarm_threshold);
-                self.commissioning = Some(Commissioning::Done(Box::new(record)));
-            }
-            Ok(Some(record)) if self.commissioning.is_some() => tracing::info!(
-                asset = %asset,
-                stored_for = %format!("{} {}", record.model.id, record.model.version),
-                "stored commissioning was for another model; collecting a new baseline"
-            ),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(
-                asset = %asset,
-                "stored commissioning is unreadable, collecting a new baseline: {e}"
-            ),
-        }
-        self.commissioning_store = Some(store);
+        self.judge = self.judge.with_commissioning_store(store);
         self
     }
 
@@ -183,14 +140,13 @@ impl AssetPipeline {
         mut self,
         spec: crate::commissioning::CommissioningSpec,
     ) -> Self {
-        let features = &self.model.manifest().features;
-        self.commissioning = Some(Commissioning::start(spec, features));
+        self.judge = self.judge.with_commissioning_spec(spec);
         self
     }
 
     /// Where the asset's commissioning stands (`None`: not required).
     pub fn commissioning(&self) -> Option<&Commissioning> {
-        self.commissioning.as_ref()
+        self.judge.commissioning()
     }
 
     pub fn profile(&self) -> &'static FeatureProfile {
@@ -199,15 +155,15 @@ impl AssetPipeline {
 
     /// The detector's state.
     pub fn state(&self) -> DetectorState {
-        self.detector.state()
+        self.judge.state()
     }
 
     /// The asset's line in a heartbeat.
     pub fn status(&self) -> AssetStatus {
-        let (threshold, alarm_threshold) = self.detector.thresholds();
+        let (threshold, alarm_threshold) = self.judge.detector().thresholds();
         AssetStatus {
             id: self.identity.asset_id.clone(),
-            state: self.detector.state(),
+            state: self.judge.state(),
             last_score: self.last_score,
             threshold,
             alarm_threshold,
@@ -217,7 +173,7 @@ impl AssetPipeline {
                 .as_ref()
                 .and_then(|f| f.velocity_rms_mm_s),
             iso_zone: self.last_features.as_ref().and_then(|f| f.iso_zone),
-            commissioning: self.commissioning.as_ref().map(Commissioning::status),
+            commissioning: self.judge.commissioning().map(Commissioning::status),
         }
     }
 
@@ -229,7 +185,7 @@ impl AssetPipeline {
     /// Reports that no data has come for `seconds`, up to `now_us`.
     pub fn silence(&mut self, seconds: f64, now_us: u64) -> Option<AnomalyEvent> {
         let fault = self.health.silence(seconds);
-        let t = self.detector.observe_sensor_fault()?;
+        let t = self.judge.detector_mut().observe_sensor_fault()?;
         let start_ms = (now_us / 1000).saturating_sub((seconds * 1000.0) as u64);
         Some(self.sensor_event(start_ms, now_us / 1000, t, &fault.reason, fault.channel))
     }
@@ -247,48 +203,27 @@ impl AssetPipeline {
         let features = match checked {
             Ok(f) => f,
             Err(fault) => {
-                let event = self
-                    .detector
-                    .observe_sensor_fault()
-                    .map(|t| self.sensor_event(start_ms, end_ms, t, &fault.reason, fault.channel));
+                let event =
+                    self.judge.detector_mut().observe_sensor_fault().map(|t| {
+                        self.sensor_event(start_ms, end_ms, t, &fault.reason, fault.channel)
+                    });
                 return (Outcome::Refused(fault), event);
             }
         };
-        let scaled;
-        let model_input = match &mut self.commissioning {
-            Some(Commissioning::Done(record)) => match &record.scaling {
-                Some(scaling) => {
-                    scaled = scaling.apply(&features.values);
-                    &scaled
-                }
-                None => &features.values,
-            },
-            Some(baseline) => {
-                let full = baseline.collect(&features.values);
+        let (scored, transition) = match self.judge.judge(&features.values, end_ms) {
+            Judgement::Baseline(failed) => {
                 self.last_features = Some(features);
-                let failed = if full {
-                    self.learn_baseline(end_ms)
-                } else {
-                    None
-                };
                 return (Outcome::Baseline(failed), None);
             }
-            None => &features.values,
-        };
-        let scored = match self.model.score(model_input) {
-            Ok(s) => s,
-            Err(e) => {
-                let reason = e.to_string();
-                let event = self
-                    .detector
-                    .observe_model_fault()
-                    .map(|t| self.model_event(start_ms, end_ms, t, &reason));
+            Judgement::ModelFailed(reason, transition) => {
+                let event = transition.map(|t| self.model_event(start_ms, end_ms, t, &reason));
                 return (Outcome::ModelFailed(reason), event);
             }
+            Judgement::Scored(scored, transition) => (scored, transition),
         };
         self.windows_scored += 1;
         self.last_score = Some(scored.score);
-        let event = self.detector.observe_score(scored.score).map(|t| {
+        let event = transition.map(|t| {
             if t.from == DetectorState::ModelFault {
                 self.model_event(start_ms, end_ms, t, "the model scores this asset again")
             } else if t.from == DetectorState::SensorFault {
@@ -307,45 +242,6 @@ impl AssetPipeline {
         (Outcome::Scored(scored), event)
     }
 
-    /// Turns the full baseline into the asset's parameters, stores them
-    /// and sets the detector's thresholds; the error if it could not.
-    fn learn_baseline(&mut self, now_ms: u64) -> Option<CommissioningError> {
-        let commissioning = self.commissioning.as_mut()?;
-        let model = &self.model;
-        let identity = (
-            self.identity.asset_id.as_str(),
-            self.model_ref.clone(),
-            self.extractor.profile().name,
-        );
-        let learned = commissioning.finish(identity, now_ms, |x| {
-            model.score(x).map(|s| s.score).map_err(|e| e.to_string())
-        });
-        match learned {
-            Ok(record) => {
-                tracing::info!(
-                    asset = %record.asset_id,
-                    threshold = record.threshold,
-                    alarm_threshold = record.alarm_threshold,
-                    "commissioned"
-                );
-                self.detector
-                    .set_thresholds(record.threshold, record.alarm_threshold);
-                if let Some(store) = &self.commissioning_store
-                    && let Err(e) = store.save(record)
-                {
-                    // The asset is watched with what was learned; only a
-                    // restart would need a new baseline.
-                    tracing::error!(asset = %record.asset_id, "commissioning not stored: {e}");
-                }
-                None
-            }
-            Err(e) => {
-                tracing::warn!("{e}; collecting a new baseline");
-                Some(e)
-            }
-        }
-    }
-
     fn base_event(
         &self,
         start_ms: u64,
@@ -354,7 +250,7 @@ impl AssetPipeline {
         kind: EventKind,
         channel: &str,
     ) -> AnomalyEvent {
-        let (threshold, alarm_threshold) = self.detector.thresholds();
+        let (threshold, alarm_threshold) = self.judge.detector().thresholds();
         AnomalyEvent {
             event_id: uuid::Uuid::now_v7().to_string(),
             site: self.identity.site.clone(),
@@ -371,7 +267,7 @@ impl AssetPipeline {
             score: self.last_score.unwrap_or(0.0),
             threshold,
             alarm_threshold,
-            model: self.model_ref.clone(),
+            model: self.judge.model_ref().clone(),
             top_features: Vec::new(),
             detail: None,
         }
@@ -393,12 +289,7 @@ impl AssetPipeline {
             &self.identity.vibration_channel,
         );
         event.score = scored.score;
-        let scaling = self
-            .commissioning
-            .as_ref()
-            .and_then(Commissioning::record)
-            .and_then(|r| r.scaling.as_ref());
-        event.top_features = match scaling {
+        event.top_features = match self.judge.scaling() {
             // The model's typical values are standardised: back to units.
             Some(s) => {
                 let mut raw = scored.clone();

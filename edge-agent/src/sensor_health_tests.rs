@@ -124,4 +124,29 @@ fn invalid_settings_are_refused() {
         ..SensorHealthConfig::default()
     };
     assert!(bad.validate().unwrap_err().contains("silence_s"));
+    let upside_down = SensorHealthConfig {
+        temperature_range_c: (150.0, -55.0),
+        ..SensorHealthConfig::default()
+    };
+    assert!(
+        upside_down
+            .validate()
+            .unwrap_err()
+            .contains("temperature_range_c = [150, -55]")
+    );
+}
+
+#[test]
+fn a_hot_bearing_reads_within_an_rtds_range() {
+    let hot = window(noise(50), vec![160.0]);
+    let f = health().check(&hot).unwrap_err();
+    assert!(
+        f.reason.contains("outside the sensor range -55..150 C"),
+        "{}",
+        f.reason
+    );
+    let toml = "temperature_range_c = [-50.0, 250.0]";
+    let rtd: SensorHealthConfig = toml::from_str(toml).unwrap();
+    assert_eq!(rtd.temperature_range_c, (-50.0, 250.0));
+    assert_eq!(SensorHealth::new(rtd).check(&hot), Ok(()));
 }

@@ -1,8 +1,8 @@
 //! Replay of a table of process readings: one row, one verdict.
 //!
 //! The same steps as a window's in [`crate::pipeline`], on rows: the
-//! profile's features, the asset's commissioning (its first
-//! `commission_rows` good rows), the model, the detector. Written as
+//! profile's features, then the same [`Judge`] (the asset's commissioning
+//! on its first `commission_rows` good rows, the model, the detector). Written as
 //! `datetime,score,anomaly` for every row after the commissioning part,
 //! with the row's own time text; a row the feature code refuses (a cell
 //! that is not a number) or the model cannot score has an empty score and
@@ -10,12 +10,13 @@
 
 use std::io::Write;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use protocol::DetectorState;
 
 use crate::commissioning::{Commissioning, CommissioningSpec, CommissioningStore};
-use crate::detector::{Detector, DetectorConfig};
+use crate::detector::DetectorConfig;
 use crate::features::process::{ProcessExtractor, ProcessProfile};
+use crate::judge::{Judge, Judgement};
 use crate::model::AnomalyModel;
 use crate::replay::ReplaySummary;
 use crate::table::TableRow;
@@ -58,8 +59,7 @@ pub fn replay_table(
             profile.feature_names()
         );
     }
-    let mut detector = Detector::new(detector, m.threshold, m.alarm_threshold);
-    let mut commissioning = None;
+    let mut judge = Judge::new(asset_id, profile.name, model.clone(), detector);
     if commission_rows > 0 {
         let spec = CommissioningSpec::for_baseline(m.commissioning.as_ref(), commission_rows);
         spec.validate()
@@ -67,14 +67,12 @@ pub fn replay_table(
         if let Some(store) = &store {
             store.forget(asset_id)?;
         }
-        commissioning = Some(Commissioning::start(spec, &m.features));
-    } else if let Some(store) = &store
-        && let Some(record) = store.load(asset_id)?
-        && record.model == model.model_ref()
-        && record.feature_profile == profile.name
-    {
-        detector.set_thresholds(record.threshold, record.alarm_threshold);
-        commissioning = Some(Commissioning::Done(Box::new(record)));
+        judge = judge.with_commissioning_spec(spec);
+    } else {
+        judge = judge.with_shipped_thresholds();
+    }
+    if let Some(store) = store {
+        judge = judge.with_commissioning_store(store);
     }
     let mut extractor = ProcessExtractor::new(profile);
     let mut summary = ReplaySummary::default();
@@ -82,64 +80,34 @@ pub fn replay_table(
     writeln!(out, "datetime,score,anomaly")?;
     for row in rows {
         summary.windows += 1;
-        let features = extractor.push(&row.values);
-        if let Some(c @ Commissioning::Baseline { .. }) = &mut commissioning {
-            verdicts.push(None);
-            summary.baseline_windows += 1;
-            let Ok(features) = features else {
-                summary.refused += 1;
-                continue;
-            };
-            if c.collect(&features) {
-                let identity = (asset_id, model.model_ref(), profile.name);
-                let now_ms = crate::source::now_us() / 1000;
-                let learned = c.finish(identity, now_ms, |x| {
-                    model.score(x).map(|s| s.score).map_err(|e| e.to_string())
-                });
-                match learned {
-                    Ok(record) => {
-                        detector.set_thresholds(record.threshold, record.alarm_threshold);
-                        if let Some(store) = &store {
-                            store.save(record).context("storing the commissioning")?;
-                        }
-                    }
-                    Err(e) => eprintln!("replay: {e}; the baseline starts over"),
-                }
-            }
-            continue;
-        }
-        let scaling = commissioning
-            .as_ref()
-            .and_then(Commissioning::record)
-            .and_then(|r| r.scaling.as_ref());
-        let score = match features {
+        let in_baseline = matches!(judge.commissioning(), Some(Commissioning::Baseline { .. }));
+        let score = match extractor.push(&row.values) {
             Err(_) => {
                 summary.refused += 1;
                 None
             }
-            Ok(f) => {
-                let input = match scaling {
-                    Some(s) => s.apply(&f),
-                    None => f,
-                };
-                match model.score(&input) {
-                    Ok(s) => {
-                        detector.observe_score(s.score);
-                        Some(s.score)
+            Ok(features) => match judge.judge(&features, crate::source::now_us() / 1000) {
+                Judgement::Baseline(failed) => {
+                    if let Some(e) = failed {
+                        eprintln!("replay: {e}; the baseline starts over");
                     }
-                    Err(_) => {
-                        summary.model_failures += 1;
-                        detector.observe_model_fault();
-                        None
-                    }
+                    None
                 }
-            }
+                Judgement::Scored(s, _) => Some(s.score),
+                Judgement::ModelFailed(..) => {
+                    summary.model_failures += 1;
+                    None
+                }
+            },
         };
+        if in_baseline {
+            // Refused rows in the baseline lengthen it; none is judged.
+            verdicts.push(None);
+            summary.baseline_windows += 1;
+            continue;
+        }
         let anomaly = score.is_some()
-            && matches!(
-                detector.state(),
-                DetectorState::Warning | DetectorState::Alarm
-            );
+            && matches!(judge.state(), DetectorState::Warning | DetectorState::Alarm);
         write!(out, "{},", row.datetime)?;
         if let Some(s) = score {
             write!(out, "{s}")?;
@@ -150,8 +118,8 @@ pub fn replay_table(
         summary.anomaly_rows += u64::from(anomaly);
     }
     out.flush()?;
-    summary.commissioning = commissioning
-        .as_ref()
+    summary.commissioning = judge
+        .commissioning()
         .and_then(Commissioning::record)
         .cloned();
     Ok((summary, verdicts))
