@@ -76,11 +76,32 @@ impl Judge {
         self
     }
 
-    /// Judges with the model's shipped thresholds even if its manifest asks
-    /// for commissioning (a replay told to learn nothing).
-    pub fn with_shipped_thresholds(mut self) -> Self {
-        self.commissioning = None;
-        self
+    /// How a replay commissions: with `commission_rows > 0`, a fresh
+    /// baseline of that many (the model's spec otherwise), replacing what
+    /// `store` held for the asset; with 0, what `store` holds for this model,
+    /// else the model's shipped thresholds, even if its manifest asks for
+    /// commissioning.
+    pub fn for_replay(
+        mut self,
+        commission_rows: u32,
+        store: Option<CommissioningStore>,
+    ) -> anyhow::Result<Self> {
+        if commission_rows > 0 {
+            let model_spec = self.model.manifest().commissioning.as_ref();
+            let spec = CommissioningSpec::for_baseline(model_spec, commission_rows);
+            spec.validate()
+                .map_err(|e| anyhow::anyhow!("--commission-rows: {e}"))?;
+            if let Some(store) = &store {
+                store.forget(&self.asset_id)?;
+            }
+            self = self.with_commissioning_spec(spec);
+        } else {
+            self.commissioning = None;
+        }
+        Ok(match store {
+            Some(store) => self.with_commissioning_store(store),
+            None => self,
+        })
     }
 
     /// Keeps commissioning results in `store`, and resumes from the asset's

@@ -144,6 +144,16 @@ impl AssetPipeline {
         self
     }
 
+    /// Commissions as a replay asks (see [`Judge::for_replay`]).
+    pub fn for_replay(
+        mut self,
+        commission_rows: u32,
+        store: Option<CommissioningStore>,
+    ) -> anyhow::Result<Self> {
+        self.judge = self.judge.for_replay(commission_rows, store)?;
+        Ok(self)
+    }
+
     /// Where the asset's commissioning stands (`None`: not required).
     pub fn commissioning(&self) -> Option<&Commissioning> {
         self.judge.commissioning()

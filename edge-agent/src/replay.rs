@@ -21,7 +21,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use protocol::DetectorState;
 
-use crate::commissioning::{CommissioningRecord, CommissioningSpec};
+use crate::commissioning::CommissioningRecord;
 use crate::detector::DetectorConfig;
 use crate::features::{AssetAnalysis, FeatureProfile};
 use crate::model::AnomalyModel;
@@ -140,22 +140,12 @@ pub fn replay_rows(
         sensor_health: request.sensor_health.clone(),
         analysis: request.analysis.clone(),
     };
-    let mut pipeline = AssetPipeline::new(setup, request.model.clone(), rate)?;
-    if request.commission_rows > 0 {
-        let model_spec = request.model.manifest().commissioning.as_ref();
-        let spec = CommissioningSpec::for_baseline(model_spec, request.commission_rows);
-        spec.validate()
-            .map_err(|e| anyhow::anyhow!("--commission-rows: {e}"))?;
-        pipeline = pipeline.with_commissioning_spec(spec);
-    }
-    if let Some(dir) = &request.data_dir {
-        let store = crate::agent::open_store_at(dir)?;
-        if request.commission_rows > 0 {
-            // This replay's baseline replaces whatever was learned before.
-            store.forget(&request.asset_id)?;
-        }
-        pipeline = pipeline.with_commissioning_store(store);
-    }
+    let pipeline = AssetPipeline::new(setup, request.model.clone(), rate)?;
+    let store = match &request.data_dir {
+        Some(dir) => Some(crate::agent::open_store_at(dir)?),
+        None => None,
+    };
+    let mut pipeline = pipeline.for_replay(request.commission_rows, store)?;
     let (len, hop) = request.profile.window_samples(rate);
     let mut summary = ReplaySummary::default();
     writeln!(out, "datetime,score,anomaly")?;

@@ -13,7 +13,7 @@ use std::io::Write;
 use anyhow::{Result, bail};
 use protocol::DetectorState;
 
-use crate::commissioning::{Commissioning, CommissioningSpec, CommissioningStore};
+use crate::commissioning::{Commissioning, CommissioningStore};
 use crate::detector::DetectorConfig;
 use crate::features::process::{ProcessExtractor, ProcessProfile};
 use crate::judge::{Judge, Judgement};
@@ -59,21 +59,8 @@ pub fn replay_table(
             profile.feature_names()
         );
     }
-    let mut judge = Judge::new(asset_id, profile.name, model.clone(), detector);
-    if commission_rows > 0 {
-        let spec = CommissioningSpec::for_baseline(m.commissioning.as_ref(), commission_rows);
-        spec.validate()
-            .map_err(|e| anyhow::anyhow!("--commission-rows: {e}"))?;
-        if let Some(store) = &store {
-            store.forget(asset_id)?;
-        }
-        judge = judge.with_commissioning_spec(spec);
-    } else {
-        judge = judge.with_shipped_thresholds();
-    }
-    if let Some(store) = store {
-        judge = judge.with_commissioning_store(store);
-    }
+    let mut judge = Judge::new(asset_id, profile.name, model.clone(), detector)
+        .for_replay(commission_rows, store)?;
     let mut extractor = ProcessExtractor::new(profile);
     let mut summary = ReplaySummary::default();
     let mut verdicts = Vec::with_capacity(rows.len());
