@@ -10,7 +10,9 @@
 //! - optionally the **feature scaling**: each feature's baseline median and
 //!   robust spread (1.4826 x the median absolute deviation), with which
 //!   every later feature vector is standardised before the model sees it
-//!   (models trained on standardised features then serve any machine);
+//!   (models trained on standardised features then serve any machine),
+//!   and the features' normal dependence on covariates such as the
+//!   temperature (see [`crate::feature_scaling`]);
 //! - the **thresholds**: the baseline's scores at a quantile, times a
 //!   margin, give `warning`; a factor above that gives `alarm`.
 //!
@@ -157,6 +159,13 @@ impl CommissioningRecord {
             completed_at_ms: Some(self.completed_at_ms),
             baseline_score_quantile: Some(self.baseline_score_quantile),
             feature_scaling: self.scaling.is_some(),
+            covariates_learned: self
+                .scaling
+                .iter()
+                .flat_map(|s| &s.covariates)
+                .filter(|c| c.learned)
+                .map(|c| c.spec.feature.clone())
+                .collect(),
         }
     }
 }
@@ -206,6 +215,7 @@ impl Commissioning {
                 completed_at_ms: None,
                 baseline_score_quantile: None,
                 feature_scaling: spec.feature_scaling,
+                covariates_learned: Vec::new(),
             },
             Commissioning::Done(record) => record.status(),
         }

@@ -110,6 +110,39 @@ fn with_scaling_the_model_scores_standardised_baseline_features() {
 }
 
 #[test]
+fn the_covariates_a_baseline_taught_are_in_the_status() {
+    let covariate = |feature: &str| CovariateSpec {
+        feature: feature.into(),
+        log: false,
+        min_spread: 0.5,
+    };
+    let spec = CommissioningSpec {
+        covariates: vec![covariate("temperature_c"), covariate("load")],
+        ..spec(20, true)
+    };
+    let names: Vec<String> = ["mode1_freq_hz", "temperature_c", "load"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    spec.validate_for(&names).unwrap();
+    let mut c = Commissioning::start(spec, &names);
+    for i in 0..20 {
+        // The temperature swings over 10 C; the load never moves.
+        let t = i as f64 / 2.0;
+        c.collect(&[3.9 - 0.006 * t, t, 1.0]);
+    }
+    let record = c
+        .finish(("SPAN-1", model(), "bridge-modal-v1"), 0, |x| {
+            Ok(x.iter().map(|v| v * v).sum())
+        })
+        .unwrap();
+    let status = record.status();
+    assert_eq!(status.covariates_learned, ["temperature_c"]);
+    let slope = record.scaling.as_ref().unwrap().slopes[0][0];
+    assert!((slope + 0.006).abs() < 1e-9, "{slope}");
+}
+
+#[test]
 fn a_baseline_that_cannot_be_scored_starts_over_with_the_reason() {
     let mut c = Commissioning::start(spec(10, false), &[]);
     for _ in 0..10 {

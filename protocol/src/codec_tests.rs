@@ -79,6 +79,7 @@ fn heartbeat() -> Heartbeat {
                 completed_at_ms: Some(1_700_000_000_000),
                 baseline_score_quantile: Some(3.5),
                 feature_scaling: true,
+                covariates_learned: vec!["temperature_c".into()],
             }),
         }],
     }

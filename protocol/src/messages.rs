@@ -193,6 +193,10 @@ pub struct CommissioningStatus {
     /// Whether feature scaling was learned from the baseline.
     #[serde(default)]
     pub feature_scaling: bool,
+    /// The covariates whose influence the baseline taught (e.g.
+    /// `temperature_c`); a covariate the baseline did not vary is absent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub covariates_learned: Vec<String>,
 }
 
 /// Counters of the agent's pipeline since it started.
