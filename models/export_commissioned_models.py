@@ -18,10 +18,12 @@ commissioning to learn only a centre and a spread per feature. (With the
 temperatures, both were far worse: FAR 30-60 %.)
 
 `bearing-anomaly` is the same idea for raw vibration (profile bearing-v1,
-the pump-v2 features over 0.1 s windows): the sum of the squared
-standardised features, except the temperature, weighted 0, because a
+the pump-v2 features over 0.1 s windows), one-sided: the sum of the squared
+rises of the standardised features (a bearing quieter than at
+commissioning is not failing). The temperature is weighted 0, because a
 bearing's temperature drifts with load and ambient over any baseline of
-seconds to minutes, and a standardised drift would read as a fault.
+seconds to minutes, and a standardised drift would read as a fault; so is
+the skewness, whose sign no defect prefers.
 
 `bridge-modal-anomaly` watches a span's three modal frequencies, one-sided
 (only a fall is stiffness loss), each standardised against the line the

@@ -14,7 +14,11 @@
 //!
 //! A baseline can only teach a dependence it has seen: a covariate whose
 //! baseline spread is below its `min_spread` is left out (the record says
-//! so), rather than extrapolating a slope fitted to noise.
+//! so), rather than extrapolating a slope fitted to noise. Nor can it tell
+//! apart two covariates that moved together (a bridge's deck warms when
+//! traffic peaks): one that correlates beyond [`MAX_COVARIATE_CORRELATION`]
+//! with a covariate listed before it is left out too, because their two
+//! slopes would be large, opposite and meaningless outside the baseline.
 
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +57,10 @@ impl CovariateSpec {
     }
 }
 
+/// Above this baseline correlation with an earlier covariate, a covariate
+/// is left out (its influence cannot be told from that one's).
+pub const MAX_COVARIATE_CORRELATION: f64 = 0.9;
+
 /// A covariate as commissioning found it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LearnedCovariate {
@@ -61,8 +69,13 @@ pub struct LearnedCovariate {
     pub index: usize,
     pub mean: f64,
     pub spread: f64,
-    /// False: the baseline did not vary it enough; its slopes are 0.
+    /// False: the baseline did not vary it enough, or it moved with
+    /// `collinear_with`; its slopes are 0.
     pub learned: bool,
+    /// The earlier covariate it moved with in the baseline, if that is
+    /// why it was left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collinear_with: Option<String>,
 }
 
 /// Per-feature standardisation learned from a baseline.
@@ -94,20 +107,37 @@ impl FeatureScaling {
         covariates: &[(CovariateSpec, usize)],
     ) -> Self {
         let n = rows.first().map_or(0, Vec::len);
-        let learned: Vec<LearnedCovariate> = covariates
-            .iter()
-            .map(|(spec, index)| {
-                let values: Vec<f64> = rows.iter().map(|r| spec.value(r[*index])).collect();
-                let (mean, spread) = mean_std(&values);
-                LearnedCovariate {
-                    spec: spec.clone(),
-                    index: *index,
-                    mean,
-                    spread,
-                    learned: spread.is_finite() && spread >= spec.min_spread,
-                }
-            })
-            .collect();
+        let mut learned: Vec<LearnedCovariate> = Vec::with_capacity(covariates.len());
+        let mut active_values: Vec<Vec<f64>> = Vec::new();
+        for (spec, index) in covariates {
+            let values: Vec<f64> = rows.iter().map(|r| spec.value(r[*index])).collect();
+            let (mean, spread) = mean_std(&values);
+            let varied = spread.is_finite() && spread >= spec.min_spread;
+            let collinear_with = if varied {
+                learned
+                    .iter()
+                    .filter(|c| c.learned)
+                    .zip(&active_values)
+                    .find(|(_, other)| {
+                        correlation(&values, other).abs() > MAX_COVARIATE_CORRELATION
+                    })
+                    .map(|(c, _)| c.spec.feature.clone())
+            } else {
+                None
+            };
+            let is_learned = varied && collinear_with.is_none();
+            if is_learned {
+                active_values.push(values);
+            }
+            learned.push(LearnedCovariate {
+                spec: spec.clone(),
+                index: *index,
+                mean,
+                spread,
+                learned: is_learned,
+                collinear_with,
+            });
+        }
         let active: Vec<&LearnedCovariate> = learned.iter().filter(|c| c.learned).collect();
         // Centred covariate values of each row, for the active ones.
         let design: Vec<Vec<f64>> = rows
@@ -191,6 +221,23 @@ impl FeatureScaling {
     }
 }
 
+/// Pearson's correlation of two equally long series (0 if either is flat).
+fn correlation(a: &[f64], b: &[f64]) -> f64 {
+    let (ma, sa) = mean_std(a);
+    let (mb, sb) = mean_std(b);
+    if sa == 0.0 || sb == 0.0 {
+        return 0.0;
+    }
+    let n = a.len().max(2) as f64;
+    let covariance: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x - ma) * (y - mb))
+        .sum::<f64>()
+        / (n - 1.0);
+    covariance / (sa * sb)
+}
+
 fn mean_std(xs: &[f64]) -> (f64, f64) {
     let n = xs.len().max(1) as f64;
     let mean = xs.iter().sum::<f64>() / n;
@@ -213,8 +260,8 @@ fn centre_and_spread(xs: &[f64], statistic: ScalingStatistic) -> (f64, f64) {
 }
 
 /// Slopes of `y` on the centred columns of `design` (normal equations,
-/// solved by Gaussian elimination; a whisker of ridge keeps two covariates
-/// that moved together from making it singular).
+/// solved by Gauss-Jordan elimination; the columns were checked not to be
+/// collinear, and a whisker of ridge only guards against round-off).
 fn least_squares_slopes(design: &[Vec<f64>], y: &[f64]) -> Vec<f64> {
     let k = design.first().map_or(0, Vec::len);
     let mut a = vec![vec![0.0; k + 1]; k];

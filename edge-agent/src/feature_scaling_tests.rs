@@ -93,3 +93,64 @@ fn a_record_from_before_covariates_still_reads() {
     // And one without covariates is written as before.
     assert_eq!(serde_json::to_string(&s).unwrap(), old);
 }
+
+#[test]
+fn a_covariate_that_moved_with_an_earlier_one_is_left_out() {
+    // The deck warms as the traffic (excitation) grows over the day: the
+    // baseline cannot tell which one moves the mode.
+    let rows: Vec<Vec<f64>> = (0..200)
+        .map(|i| {
+            let t = 20.0 * i as f64 / 199.0;
+            let rms = 1e-4 * (0.05 * t).exp() * (1.0 + 0.001 * ((i * 13 % 7) as f64 - 3.0));
+            vec![3.9 - 0.006 * t, t, rms]
+        })
+        .collect();
+    let excitation = CovariateSpec {
+        feature: "accel_rms_g".into(),
+        log: true,
+        min_spread: 0.1,
+    };
+    let s = FeatureScaling::learn_with(
+        &rows,
+        ScalingStatistic::MeanStd,
+        &[(temperature(1.0), 1), (excitation, 2)],
+    );
+    assert!(s.covariates[0].learned, "{:?}", s.covariates);
+    assert!(!s.covariates[1].learned, "{:?}", s.covariates);
+    assert_eq!(
+        s.covariates[1].collinear_with.as_deref(),
+        Some("temperature_c")
+    );
+    assert!(
+        (s.slopes[0][0] + 0.006).abs() < 1e-6 && s.slopes[0][1] == 0.0,
+        "{:?}",
+        s.slopes
+    );
+    // A cold day with heavy traffic, a combination the baseline never saw,
+    // is still read from the temperature alone: on the line.
+    let z = s.apply(&[3.9 + 0.03, -5.0, 5e-4]);
+    assert!(z[0].abs() < 1.0, "{z:?}");
+}
+
+#[test]
+fn two_independent_covariates_are_both_learned() {
+    let rows: Vec<Vec<f64>> = (0..400)
+        .map(|i| {
+            let t = (i % 20) as f64;
+            let load = ((i / 20) % 20) as f64;
+            vec![5.0 - 0.01 * t + 0.02 * load, t, load]
+        })
+        .collect();
+    let load = CovariateSpec {
+        feature: "load".into(),
+        log: false,
+        min_spread: 1.0,
+    };
+    let s = FeatureScaling::learn_with(
+        &rows,
+        ScalingStatistic::MeanStd,
+        &[(temperature(1.0), 1), (load, 2)],
+    );
+    assert!(s.covariates.iter().all(|c| c.learned), "{:?}", s.covariates);
+    assert!((s.slopes[0][0] + 0.01).abs() < 1e-9 && (s.slopes[0][1] - 0.02).abs() < 1e-9);
+}

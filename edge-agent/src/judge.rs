@@ -40,6 +40,8 @@ pub struct Judge {
     commissioning: Option<Commissioning>,
     /// Where what commissioning learned is kept (none: in memory only).
     store: Option<CommissioningStore>,
+    /// Why the last commissioning could not be stored, until taken.
+    unsaved: Option<String>,
 }
 
 impl Judge {
@@ -65,6 +67,7 @@ impl Judge {
             detector,
             commissioning,
             store: None,
+            unsaved: None,
         }
     }
 
@@ -86,6 +89,12 @@ impl Judge {
         commission_rows: u32,
         store: Option<CommissioningStore>,
     ) -> anyhow::Result<Self> {
+        if let Some(store) = &store {
+            // A replay must not quietly judge differently than asked.
+            store.load(&self.asset_id).map_err(|e| {
+                anyhow::anyhow!("reading {}'s stored commissioning: {e}", self.asset_id)
+            })?;
+        }
         if commission_rows > 0 {
             let model_spec = self.model.manifest().commissioning.as_ref();
             let spec = CommissioningSpec::for_baseline(model_spec, commission_rows);
@@ -98,10 +107,30 @@ impl Judge {
         } else {
             self.commissioning = None;
         }
-        Ok(match store {
+        let judge = match store {
             Some(store) => self.with_commissioning_store(store),
             None => self,
-        })
+        };
+        let scales = judge
+            .model
+            .manifest()
+            .commissioning
+            .as_ref()
+            .is_some_and(|c| c.feature_scaling);
+        if scales && judge.commissioning.is_none() {
+            anyhow::bail!(
+                "model {} judges features standardised by each asset's commissioning: give commissioning rows, or a data folder holding {}'s commissioning for this model",
+                judge.model.label(),
+                judge.asset_id
+            );
+        }
+        Ok(judge)
+    }
+
+    /// Why the commissioning just learned could not be stored, once (the
+    /// live lane logs it and goes on; a replay stops).
+    pub fn take_unsaved(&mut self) -> Option<String> {
+        self.unsaved.take()
     }
 
     /// Keeps commissioning results in `store`, and resumes from the asset's
@@ -234,6 +263,7 @@ impl Judge {
                     // The asset is watched with what was learned; only a
                     // restart would need a new baseline.
                     tracing::error!(asset = %record.asset_id, "commissioning not stored: {e}");
+                    self.unsaved = Some(e.to_string());
                 }
                 None
             }

@@ -73,11 +73,12 @@ pub struct Scored {
 /// A model that cannot be used, naming the file and the problem.
 #[derive(Debug, Error)]
 pub enum ModelError {
-    #[error("model file {path}: cannot read: {source}")]
+    /// The I/O error is part of the message, not a chained source, so a
+    /// report that prints the chain names it once.
+    #[error("model file {path}: cannot read: {error}")]
     Read {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("model file {path}: {reason}")]
     Manifest { path: PathBuf, reason: String },
@@ -129,15 +130,15 @@ impl AnomalyModel {
     /// Loads `model.json` and its ONNX file from a folder.
     pub fn load_dir(dir: &Path) -> Result<Self, ModelError> {
         let manifest_path = dir.join(MANIFEST_FILE);
-        let manifest_bytes = std::fs::read(&manifest_path).map_err(|source| ModelError::Read {
+        let manifest_bytes = std::fs::read(&manifest_path).map_err(|error| ModelError::Read {
             path: manifest_path.clone(),
-            source,
+            error,
         })?;
         let manifest = parse_manifest(&manifest_bytes, &manifest_path)?;
         let onnx_path = dir.join(&manifest.onnx_file);
-        let onnx = std::fs::read(&onnx_path).map_err(|source| ModelError::Read {
+        let onnx = std::fs::read(&onnx_path).map_err(|error| ModelError::Read {
             path: onnx_path.clone(),
-            source,
+            error,
         })?;
         Self::from_parts(manifest, &onnx, dir)
     }

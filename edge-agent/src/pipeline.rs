@@ -154,6 +154,11 @@ impl AssetPipeline {
         Ok(self)
     }
 
+    /// Why the commissioning just learned could not be stored, once.
+    pub fn take_unsaved_commissioning(&mut self) -> Option<String> {
+        self.judge.take_unsaved()
+    }
+
     /// Where the asset's commissioning stands (`None`: not required).
     pub fn commissioning(&self) -> Option<&Commissioning> {
         self.judge.commissioning()

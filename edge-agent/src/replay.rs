@@ -44,7 +44,8 @@ pub struct ReplayRequest {
     /// The recordings, in time order (at one sample rate).
     pub segments: Vec<ReplaySegment>,
     /// Windows that commission the asset (0: none; resume from `data_dir`
-    /// if it holds a record, else the model's own thresholds).
+    /// if it holds a record, else the model's own thresholds, which a model
+    /// judging standardised features does not have: refused).
     pub commission_rows: u32,
     /// Where commissioning is kept between replays.
     pub data_dir: Option<PathBuf>,
@@ -190,6 +191,9 @@ fn judge(
             summary.baseline_windows += 1;
             if let Some(e) = failed {
                 eprintln!("replay: {e}; the baseline starts over");
+            }
+            if let Some(e) = pipeline.take_unsaved_commissioning() {
+                anyhow::bail!("storing the commissioning: {e}");
             }
             return Ok(());
         }

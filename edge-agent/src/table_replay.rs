@@ -78,6 +78,9 @@ pub fn replay_table(
                     if let Some(e) = failed {
                         eprintln!("replay: {e}; the baseline starts over");
                     }
+                    if let Some(e) = judge.take_unsaved() {
+                        bail!("storing the commissioning: {e}");
+                    }
                     None
                 }
                 Judgement::Scored(s, _) => Some(s.score),

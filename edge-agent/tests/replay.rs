@@ -207,6 +207,32 @@ fn bad_arguments_are_one_line_naming_the_problem() {
             ),
         "{err}"
     );
+    // A model that judges standardised features has no thresholds of its
+    // own to fall back on: without commissioning it is refused.
+    let bearing = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/bearing-anomaly");
+    let out = agent(&[
+        "replay",
+        "--model",
+        bearing.to_str().unwrap(),
+        "--profile",
+        "bearing-v1",
+        "--format",
+        "f32le",
+        "--sample-rate",
+        "5120",
+        "--temperature-c",
+        "40",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("judges features standardised by each asset's commissioning"),
+        "{err}"
+    );
 }
 
 /// A table of process readings with one row per second: pressure steps up
@@ -283,7 +309,7 @@ fn segments_replay_in_order_and_no_window_spans_two() {
     use edge_agent::source::RawReplayConfig;
 
     let dir = tempfile::tempdir().unwrap();
-    let segment = |name: &str, seed: u64, start_s: u64| {
+    let segment = |name: &str, seed: u64, start_ms: u64| {
         let path = dir.path().join(name);
         // 1.5 s: one one-second window each, where the two joined would
         // give three.
@@ -300,7 +326,7 @@ fn segments_replay_in_order_and_no_window_spans_two() {
                 temperature_c: 40.0,
                 speed: 0.0,
             }),
-            start_us: start_s * 1_000_000,
+            start_us: start_ms * 1_000,
         }
     };
     let request = |segments| ReplayRequest {
@@ -314,16 +340,21 @@ fn segments_replay_in_order_and_no_window_spans_two() {
         detector: Default::default(),
         sensor_health: Default::default(),
     };
+    // Contiguous on the clock (the second starts where the first ends):
+    // joined they would hold three windows, apart they hold one each.
     let mut rows = Vec::new();
     let summary = replay_rows(
-        request(vec![segment("a.f32", 1, 100), segment("b.f32", 2, 7200)]),
+        request(vec![
+            segment("a.f32", 1, 100_000),
+            segment("b.f32", 2, 101_500),
+        ]),
         &mut std::io::sink(),
         |r| rows.push(*r),
     )
     .unwrap();
     assert_eq!(summary.windows, 2, "{summary:?}");
-    let starts: Vec<u64> = rows.iter().map(|r| r.start_us / 1_000_000).collect();
-    assert_eq!(starts, [100, 7200]);
+    let starts: Vec<u64> = rows.iter().map(|r| r.start_us / 1_000).collect();
+    assert_eq!(starts, [100_000, 101_500]);
     assert!(rows.iter().all(|r| r.score.is_some()), "{rows:?}");
 
     let err = replay_rows(request(Vec::new()), &mut std::io::sink(), |_| {}).unwrap_err();

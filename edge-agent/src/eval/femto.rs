@@ -37,12 +37,12 @@ pub struct FemtoResult {
     /// Snapshot times of the judged windows, seconds from the first.
     pub times_s: Vec<f64>,
     /// Health index after each judged window (`None`: the sensor checks
-    /// refused it).
+    /// refused it or the model could not score it).
     pub health: Vec<Option<f64>>,
     pub states: Vec<DetectorState>,
     /// Time of the last snapshot (the end of life).
     pub end_of_life_s: f64,
-    /// The last baseline snapshot's time.
+    /// When the commissioning completed (its last window's end).
     pub commissioned_at_s: f64,
     pub refused: u64,
 }
@@ -89,7 +89,8 @@ impl FemtoResult {
         spearman(&t, &h)
     }
 
-    /// Mean health index in each quarter of life after commissioning.
+    /// Mean health index in each quarter of the whole life (the first
+    /// holds the commissioning, so fewer judged windows).
     pub fn health_by_quarter(&self) -> [Option<f64>; 4] {
         let mut sums = [(0.0, 0u32); 4];
         for (t, h) in self.times_s.iter().zip(&self.health) {
@@ -138,9 +139,6 @@ pub fn femto(
         segments.push((path, t, temperature_at(&temperatures, t)));
     }
     let end_of_life_s = segments.last().map_or(0.0, |s| s.1);
-    let commissioned_at_s = segments
-        .get((commission_snapshots as usize).saturating_sub(1))
-        .map_or(0.0, |s| s.1);
     let mut results = Vec::new();
     for (channel, axis) in [(0, "horizontal"), (1, "vertical")] {
         let request = ReplayRequest {
@@ -185,7 +183,8 @@ pub fn femto(
                 .collect(),
             states: rows.iter().map(|r| r.state).collect(),
             end_of_life_s,
-            commissioned_at_s,
+            // Replay stamps a commissioning with its last window's end.
+            commissioned_at_s: record.completed_at_ms as f64 / 1000.0,
             refused: summary.refused,
         });
     }

@@ -118,7 +118,11 @@ pub fn z24(data: &Path, model: &AnomalyModel) -> Result<Z24Report> {
     for r in REFERENCES {
         let s = scenarios.iter().find(|s| s.0 == r).expect("checked above");
         let samples = std::fs::metadata(&s.3)?.len() as usize / 8;
-        baseline += (samples.saturating_sub(len) / hop + 1) as u32;
+        anyhow::ensure!(
+            samples >= len,
+            "reference record {r:02} holds {samples} samples, less than one window of {len}"
+        );
+        baseline += ((samples - len) / hop + 1) as u32;
     }
     let commissioned = replay(request(references, baseline), &mut std::io::sink())?;
     let commissioning = commissioned.commissioning.with_context(|| {
@@ -162,13 +166,13 @@ pub fn z24_report(report: &Z24Report, model: &AnomalyModel) -> String {
             format!(
                 "{} {}",
                 v.spec.feature,
-                if v.learned {
-                    format!("learned (baseline spread {:.3})", v.spread)
-                } else {
-                    format!(
+                match (&v.collinear_with, v.learned) {
+                    (_, true) => format!("learned (baseline spread {:.3})", v.spread),
+                    (Some(other), false) => format!("not learned (moved with {other})"),
+                    (None, false) => format!(
                         "not learned (baseline spread {:.3} < {})",
                         v.spread, v.spec.min_spread
-                    )
+                    ),
                 }
             )
         })
