@@ -40,11 +40,15 @@ fn record(path: &Path, seed: u64, fault: Option<FaultConfig>, seconds: usize) {
 }
 
 fn replay(input: &Path, output: &Path, extra: &[&str]) -> Output {
-    let model = model();
+    replay_as("pump-v2", &model(), input, output, extra)
+}
+
+/// A replay of a 5120 S/s recording with `profile` and `model`.
+fn replay_as(profile: &str, model: &Path, input: &Path, output: &Path, extra: &[&str]) -> Output {
     let mut args = vec![
         "replay",
         "--profile",
-        "pump-v2",
+        profile,
         "--format",
         "f32le",
         "--sample-rate",
@@ -184,53 +188,24 @@ fn bad_arguments_are_one_line_naming_the_problem() {
         "{err}"
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    let out = agent(&[
-        "replay",
-        "--profile",
-        "pump-v9",
-        "--format",
-        "f32le",
-        "--sample-rate",
-        "5120",
-        "--temperature-c",
-        "40",
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        output.to_str().unwrap(),
-    ]);
-    let err = String::from_utf8_lossy(&out.stderr);
+    let refused = |profile: &str, model: &Path| {
+        let out = replay_as(profile, model, &input, &output, &[]);
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = refused("pump-v9", &model());
     assert!(
-        !out.status.success()
-            && err.contains(
-                "pump-v9: unknown; known: pump-v2, bridge-v2, bearing-v1, bridge-modal-v1, pump-process-v1"
-            ),
+        err.contains(
+            "pump-v9: unknown; known: pump-v2, bridge-v2, bearing-v1, bridge-modal-v1, pump-process-v1"
+        ),
         "{err}"
     );
     // A model that judges standardised features has no thresholds of its
     // own to fall back on: without commissioning it is refused.
     let bearing = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/bearing-anomaly");
-    let out = agent(&[
-        "replay",
-        "--model",
-        bearing.to_str().unwrap(),
-        "--profile",
-        "bearing-v1",
-        "--format",
-        "f32le",
-        "--sample-rate",
-        "5120",
-        "--temperature-c",
-        "40",
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        output.to_str().unwrap(),
-    ]);
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused("bearing-v1", &bearing);
     assert!(
-        !out.status.success()
-            && err.contains("judges features standardised by each asset's commissioning"),
+        err.contains("judges features standardised by each asset's commissioning"),
         "{err}"
     );
 }
