@@ -127,7 +127,9 @@ pub fn replay_rows(
         .segments
         .first()
         .context("nothing to replay: no recording given")?;
-    let rate = open(first)?.sample_rate_hz();
+    // The first recording, opened once: it sets the asset's rate.
+    let mut opened_first = Some(open(first)?);
+    let rate = opened_first.as_ref().map_or(0.0, |s| s.sample_rate_hz());
     let setup = AssetSetup {
         identity: AssetIdentity {
             site: "replay".into(),
@@ -151,7 +153,10 @@ pub fn replay_rows(
     let mut summary = ReplaySummary::default();
     writeln!(out, "datetime,score,anomaly")?;
     for (i, segment) in request.segments.iter().enumerate() {
-        let mut source = open(segment).with_context(|| format!("recording {}", i + 1))?;
+        let mut source = match opened_first.take() {
+            Some(source) => source,
+            None => open(segment).with_context(|| format!("recording {}", i + 1))?,
+        };
         anyhow::ensure!(
             source.sample_rate_hz() == rate,
             "recording {} is sampled at {} Hz, the first at {rate} Hz: one asset, one rate",
