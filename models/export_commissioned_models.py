@@ -146,7 +146,7 @@ BRIDGE_MODES = ["mode1_freq_hz", "mode2_freq_hz", "mode3_freq_hz"]
 
 def main():
     export(
-        "pump-process-anomaly", "1.2.0", "pump", "pump-process-v1", PROCESS_FEATURES, [1.0] * 6,
+        "pump-process-anomaly", "2.0.0", "pump", "pump-process-v2", PROCESS_FEATURES, [1.0] * 6,
         [0.0] * 6,
         {
             "baseline_windows": 400,

@@ -119,7 +119,7 @@ enum Command {
     /// per window after the commissioning part.
     Replay {
         /// Feature profile: pump-v2, bearing-v1, bridge-v2, bridge-modal-v1
-        /// (sample streams) or pump-process-v1 (tables).
+        /// (sample streams) or pump-process-v1, pump-process-v2 (tables).
         #[arg(long)]
         profile: String,
         /// Windows that commission the asset first (0: resume from
@@ -234,7 +234,7 @@ impl InputArgs {
             .context("--input needs --format (csv or f32le)")?;
         if matches!(format, InputFormat::Skab | InputFormat::Table) {
             anyhow::bail!(
-                "--format skab and table are tables of process readings, not sample streams: replay them with a process profile (pump-process-v1)"
+                "--format skab and table are tables of process readings, not sample streams: replay them with a process profile (pump-process-v2)"
             );
         }
         let sample_rate_hz = self

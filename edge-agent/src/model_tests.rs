@@ -36,7 +36,7 @@ fn the_process_model_asks_for_commissioning_and_refuses_a_window_profile() {
         spec.scaling_statistic,
         crate::commissioning::ScalingStatistic::MeanStd
     );
-    let names = crate::features::process::PUMP_PROCESS_V1.feature_names();
+    let names = crate::features::process::PUMP_PROCESS_V2.feature_names();
     assert_eq!(model.manifest().features, names);
     // Standardised features in, their sum of squares out.
     let scored = model.score(&[1.0, -2.0, 0.0, 0.0, 0.0, 0.5]).unwrap();
@@ -46,7 +46,7 @@ fn the_process_model_asks_for_commissioning_and_refuses_a_window_profile() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("trained on feature profile pump-process-v1"),
+        err.contains("trained on feature profile pump-process-v2"),
         "{err}"
     );
 }

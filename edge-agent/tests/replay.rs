@@ -196,7 +196,7 @@ fn bad_arguments_are_one_line_naming_the_problem() {
     let err = refused("pump-v9", &model());
     assert!(
         err.contains(
-            "pump-v9: unknown; known: pump-v2, bridge-v2, bearing-v1, bridge-modal-v1, pump-process-v1"
+            "pump-v9: unknown; known: pump-v2, bridge-v2, bearing-v1, bridge-modal-v1, pump-process-v1, pump-process-v2"
         ),
         "{err}"
     );
@@ -241,7 +241,7 @@ fn a_process_table_is_judged_row_by_row_after_its_commissioning_rows() {
     let out = agent(&[
         "replay",
         "--profile",
-        "pump-process-v1",
+        "pump-process-v2",
         "--format",
         "table",
         "--time-column",

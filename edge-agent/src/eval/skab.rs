@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 
 use super::Confusion;
 use crate::detector::DetectorConfig;
-use crate::features::process::PUMP_PROCESS_V1;
+use crate::features::process::ProcessProfile;
 use crate::model::AnomalyModel;
 use crate::table::{TableFormat, read_table};
 use crate::table_replay::{TableReplayRequest, replay_table};
@@ -36,11 +36,18 @@ pub fn skab(data: &Path, model: &AnomalyModel, commission_rows: u32) -> Result<V
         (p.parent().map(Path::to_owned), stem, p.clone())
     });
     anyhow::ensure!(!files.is_empty(), "no CSV files under {}", data.display());
+    let feature_profile = &model.manifest().feature_profile;
+    let profile = ProcessProfile::by_name(feature_profile).with_context(|| {
+        format!(
+            "model {} reads feature profile {feature_profile}, not a process profile: SKAB is a table of process readings",
+            model.label()
+        )
+    })?;
     let mut results = Vec::new();
     for path in files {
-        let rows = read_table(&path, &TableFormat::Skab, &PUMP_PROCESS_V1)?;
+        let rows = read_table(&path, &TableFormat::Skab, profile)?;
         let request = TableReplayRequest {
-            profile: &PUMP_PROCESS_V1,
+            profile,
             model,
             commission_rows,
             store: None,

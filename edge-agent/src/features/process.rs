@@ -4,9 +4,21 @@
 //! housing accelerometer or two, the motor current and voltage, the loop
 //! pressure and the flow (the SKAB test rig logs exactly these). A valve
 //! stuck half-way, a cavitating impeller or a blocked strainer moves them
-//! together in ways a healthy pump does not. The features are each
-//! channel's mean over the last few readings, which steadies 1 Hz sensor
-//! noise without hiding a change for long.
+//! together in ways a healthy pump does not. Each feature is one channel
+//! smoothed, which steadies 1 Hz sensor noise without hiding a change for
+//! long:
+//!
+//! - `pump-process-v1` takes the mean of the latest 5 readings;
+//! - `pump-process-v2` takes an exponentially weighted moving average
+//!   (EWMA) with weight 0.2 on the newest reading. That is the control
+//!   chart statistical process control uses for small persistent shifts
+//!   (Roberts 1959; Lucas and Saccucci 1990; the multivariate form, Lowry
+//!   et al. 1992), with its textbook weight (Hunter 1986 and the NIST/
+//!   SEMATECH e-Handbook, section 6.3.2.4: usually 0.2 to 0.3; Montgomery:
+//!   0.05, 0.1 and 0.2 are the popular choices). It averages away as much
+//!   noise as a 9-reading mean (variance ratio 0.2 / 1.8) yet gives the
+//!   newest reading 0.2 of the say instead of 1/9, and it remembers a
+//!   slow shift in flow or pressure for longer than any short mean.
 //!
 //! Temperatures are read but not featured: over a commissioning baseline of
 //! minutes they only drift (the motor and the fluid warm up over hours), so
@@ -25,28 +37,51 @@ pub struct ProcessProfile {
     pub asset_kind: AssetKind,
     /// Feature names in vector order (units in the names), one per channel.
     pub features: &'static [&'static str],
-    /// Readings averaged into each feature (the latest ones).
-    pub smoothing_rows: usize,
+    /// How each channel's readings become its feature.
+    pub smoothing: Smoothing,
 }
 
+/// How a channel's readings are smoothed into its feature.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Smoothing {
+    /// The mean of the latest `rows` good readings (fewer at the start).
+    Mean { rows: usize },
+    /// `feature = weight * reading + (1 - weight) * feature`, started at
+    /// the first good reading (0 < weight <= 1).
+    Ewma { weight: f64 },
+}
+
+/// The channels both pump profiles read, in vector order.
+const PUMP_PROCESS_FEATURES: &[&str] = &[
+    "accel1_rms_g",
+    "accel2_rms_g",
+    "current_a",
+    "pressure_bar",
+    "voltage_v",
+    "flow_l_min",
+];
+
 /// Pumps: both housing accelerometers' RMS, motor current, loop pressure,
-/// motor voltage and flow, each averaged over the last 5 readings.
+/// motor voltage and flow, each averaged over the last 5 readings. Kept so
+/// that gateways still running `pump-process-anomaly` 1.x compute its
+/// features.
 pub const PUMP_PROCESS_V1: ProcessProfile = ProcessProfile {
     name: "pump-process-v1",
     asset_kind: AssetKind::Pump,
-    features: &[
-        "accel1_rms_g",
-        "accel2_rms_g",
-        "current_a",
-        "pressure_bar",
-        "voltage_v",
-        "flow_l_min",
-    ],
-    smoothing_rows: 5,
+    features: PUMP_PROCESS_FEATURES,
+    smoothing: Smoothing::Mean { rows: 5 },
+};
+
+/// Pumps: the same channels as v1, each an EWMA with weight 0.2.
+pub const PUMP_PROCESS_V2: ProcessProfile = ProcessProfile {
+    name: "pump-process-v2",
+    asset_kind: AssetKind::Pump,
+    features: PUMP_PROCESS_FEATURES,
+    smoothing: Smoothing::Ewma { weight: 0.2 },
 };
 
 /// Every process profile this agent can compute.
-pub const PROCESS_PROFILES: [&ProcessProfile; 1] = [&PUMP_PROCESS_V1];
+pub const PROCESS_PROFILES: [&ProcessProfile; 2] = [&PUMP_PROCESS_V1, &PUMP_PROCESS_V2];
 
 impl ProcessProfile {
     pub fn by_name(name: &str) -> Option<&'static ProcessProfile> {
@@ -70,14 +105,22 @@ pub enum RowError {
 /// Turns rows of readings into feature vectors, one per row.
 pub struct ProcessExtractor {
     profile: &'static ProcessProfile,
+    /// The latest good rows (mean smoothing only).
     recent: VecDeque<Vec<f64>>,
+    /// The running average (EWMA smoothing only; empty before a good row).
+    average: Vec<f64>,
 }
 
 impl ProcessExtractor {
     pub fn new(profile: &'static ProcessProfile) -> Self {
+        let capacity = match profile.smoothing {
+            Smoothing::Mean { rows } => rows.max(1),
+            Smoothing::Ewma { .. } => 0,
+        };
         ProcessExtractor {
             profile,
-            recent: VecDeque::with_capacity(profile.smoothing_rows),
+            recent: VecDeque::with_capacity(capacity),
+            average: Vec::new(),
         }
     }
 
@@ -85,9 +128,9 @@ impl ProcessExtractor {
         self.profile
     }
 
-    /// The features after `row` (readings in profile order): the mean of
-    /// each channel over the latest `smoothing_rows` good rows (fewer at
-    /// the start). A bad row is refused and does not enter the mean.
+    /// The features after `row` (readings in profile order), each channel
+    /// smoothed as the profile says. A bad row is refused and does not
+    /// enter the smoothing.
     pub fn push(&mut self, row: &[f64]) -> Result<Vec<f64>, RowError> {
         let expected = self.profile.features.len();
         if row.len() != expected {
@@ -101,14 +144,28 @@ impl ProcessExtractor {
                 channel: self.profile.features[i],
             });
         }
-        if self.recent.len() == self.profile.smoothing_rows.max(1) {
-            self.recent.pop_front();
+        match self.profile.smoothing {
+            Smoothing::Mean { rows } => {
+                if self.recent.len() == rows.max(1) {
+                    self.recent.pop_front();
+                }
+                self.recent.push_back(row.to_vec());
+                let n = self.recent.len() as f64;
+                Ok((0..expected)
+                    .map(|i| self.recent.iter().map(|r| r[i]).sum::<f64>() / n)
+                    .collect())
+            }
+            Smoothing::Ewma { weight } => {
+                if self.average.is_empty() {
+                    self.average = row.to_vec();
+                } else {
+                    for (average, reading) in self.average.iter_mut().zip(row) {
+                        *average += weight * (reading - *average);
+                    }
+                }
+                Ok(self.average.clone())
+            }
         }
-        self.recent.push_back(row.to_vec());
-        let n = self.recent.len() as f64;
-        Ok((0..expected)
-            .map(|i| self.recent.iter().map(|r| r[i]).sum::<f64>() / n)
-            .collect())
     }
 }
 
@@ -144,5 +201,43 @@ mod tests {
         );
         // Refused rows left the mean alone: 5, 7, 9, 11, 13.
         assert_eq!(x.push(&row(13.0)).unwrap(), row(9.0));
+    }
+
+    #[test]
+    fn ewma_starts_at_the_first_good_row_and_weighs_the_newest_by_0_2() {
+        let mut x = ProcessExtractor::new(&PUMP_PROCESS_V2);
+        let row = |v: f64| vec![v; 6];
+        let mut bad = row(0.0);
+        bad[5] = f64::INFINITY;
+        assert_eq!(
+            x.push(&bad),
+            Err(RowError::NotFinite {
+                channel: "flow_l_min"
+            })
+        );
+        // The refused row did not start the average.
+        assert_eq!(x.push(&row(10.0)).unwrap(), row(10.0));
+        // 10 + 0.2 * (20 - 10) = 12, then 12 + 0.2 * (2 - 12) = 10.
+        let close = |got: Vec<f64>, want: f64| got.iter().all(|v| (v - want).abs() < 1e-12);
+        assert!(close(x.push(&row(20.0)).unwrap(), 12.0));
+        assert!(x.push(&bad).is_err());
+        assert!(close(x.push(&row(2.0)).unwrap(), 10.0));
+        // A step is followed geometrically: after n rows at 0 the feature
+        // is 10 * 0.8^n.
+        let mut last = Vec::new();
+        for _ in 0..10 {
+            last = x.push(&row(0.0)).unwrap();
+        }
+        assert!(close(last, 10.0 * 0.8f64.powi(10)));
+    }
+
+    #[test]
+    fn profiles_share_channels_and_differ_in_smoothing() {
+        assert_eq!(PUMP_PROCESS_V1.features, PUMP_PROCESS_V2.features);
+        assert_ne!(PUMP_PROCESS_V1.smoothing, PUMP_PROCESS_V2.smoothing);
+        assert_eq!(
+            ProcessProfile::by_name("pump-process-v2"),
+            Some(&PUMP_PROCESS_V2)
+        );
     }
 }
