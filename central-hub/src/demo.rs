@@ -151,6 +151,7 @@ pub async fn run(options: DemoOptions, ctrl_c: CancellationToken) -> Result<()> 
         // Each gateway's commissioning, beside the hub's data.
         config.data_dir = data_dir.join("agents").join(&config.gateway);
         let store = edge_agent::open_store(&config)?;
+        let outbox = edge_agent::open_outbox(&config, &store)?;
         let assets = assets
             .into_iter()
             .map(|a| a.with_commissioning_store(store.clone()))
@@ -158,6 +159,7 @@ pub async fn run(options: DemoOptions, ctrl_c: CancellationToken) -> Result<()> 
         agents.push(tokio::spawn(edge_agent::run(
             config,
             assets,
+            outbox,
             agents_stop.clone(),
         )));
     }

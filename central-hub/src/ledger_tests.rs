@@ -278,6 +278,7 @@ fn heartbeat_updates_health_and_counters() {
         gateway: "gw-1".into(),
         ts_ms: 2,
         uptime_s: 1,
+        outbox: Default::default(),
         counters: PipelineCounters {
             windows_scored: 42,
             ..Default::default()

@@ -4,14 +4,17 @@
 //!  per asset:  acquisition thread --(bounded, try_send)--> scoring thread --+
 //!                 source -> windower        drop+count      pipeline       |
 //!                                            when full                      v
-//!  heartbeat task ------------------------------------------------> outgoing channel -> link (MQTT)
+//!  heartbeat task ---------------------------------------------------> outbox (sled) -> link (MQTT)
 //! ```
 //!
 //! Acquisition never waits for scoring: when the scoring lane falls behind a
 //! live source, windows are dropped and counted (the heartbeat reports it).
+//! Events and heartbeats are committed to the durable [`Outbox`] before
+//! anything publishes them; the link deletes each on the broker's PUBACK.
 //! Shutdown runs front to back: acquisition stops, scoring drains what it
-//! holds, the heartbeat stops, and the link publishes what is queued, says
-//! goodbye and disconnects.
+//! holds, the heartbeat stops, and the link publishes what the outbox holds
+//! (for at most a few seconds; the rest waits on disk for the next start),
+//! says goodbye and disconnects.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -19,7 +22,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use protocol::{AssetInfo, Birth, ChannelInfo, Heartbeat, Message, Quantity};
+use protocol::{AnomalyEvent, AssetInfo, Birth, ChannelInfo, Heartbeat, Message, Quantity};
 use thiserror::Error;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -28,6 +31,7 @@ use crate::commissioning::CommissioningStore;
 use crate::config::{AgentConfig, AssetConfig};
 use crate::link::{self, LinkSettings};
 use crate::model::{AnomalyModel, ModelError};
+use crate::outbox::{Outbox, Pushed};
 use crate::pipeline::{AssetPipeline, AssetSetup, Outcome};
 use crate::source::{Pacing, Source, SourceError, SourcePoll, now_us};
 use crate::telemetry::{AssetBoard, Counters};
@@ -35,8 +39,6 @@ use crate::window::{Window, Windower};
 
 /// Windows buffered between acquisition and scoring of one asset.
 const WINDOW_QUEUE: usize = 4;
-/// Messages buffered between the lanes and the MQTT link.
-const OUTGOING_QUEUE: usize = 1024;
 
 /// Why the agent could not start.
 #[derive(Debug, Error)]
@@ -45,6 +47,12 @@ pub enum AgentError {
     Model(#[from] ModelError),
     #[error("data folder {path}: {source}")]
     Store {
+        path: std::path::PathBuf,
+        #[source]
+        source: store::StoreError,
+    },
+    #[error("outbox in {path}: {source}")]
+    Outbox {
         path: std::path::PathBuf,
         #[source]
         source: store::StoreError,
@@ -171,11 +179,73 @@ pub fn open_store_at(dir: &Path) -> Result<CommissioningStore, AgentError> {
     Ok(CommissioningStore::new(Arc::new(store)))
 }
 
+/// Opens the durable outbox kept in the gateway's store (see
+/// [`open_store`]); unreadable records are skipped and counted.
+pub fn open_outbox(
+    config: &AgentConfig,
+    store: &CommissioningStore,
+) -> Result<Arc<Outbox>, AgentError> {
+    Outbox::open(store.store(), config.outbox.clone())
+        .map(Arc::new)
+        .map_err(|source| AgentError::Outbox {
+            path: config.data_dir.clone(),
+            source,
+        })
+}
+
+/// Where the scoring lanes put events.
+#[derive(Clone)]
+pub enum EventSink {
+    /// The durable outbox (the running agent).
+    Outbox(Arc<Outbox>),
+    /// A channel (benchmarks and tests that read the events themselves).
+    Channel(mpsc::Sender<Message>),
+}
+
+impl From<mpsc::Sender<Message>> for EventSink {
+    fn from(tx: mpsc::Sender<Message>) -> Self {
+        EventSink::Channel(tx)
+    }
+}
+
+impl From<Arc<Outbox>> for EventSink {
+    fn from(outbox: Arc<Outbox>) -> Self {
+        EventSink::Outbox(outbox)
+    }
+}
+
+impl EventSink {
+    /// Keeps (outbox) or hands over (channel) one event; a failure is
+    /// logged and counted, never fatal.
+    fn deliver(&self, event: AnomalyEvent, counters: &Counters) {
+        let asset = event.asset_id.clone();
+        let message = Message::Event(event);
+        match self {
+            EventSink::Outbox(outbox) => match outbox.push(&message, now_us() / 1000) {
+                Ok(Pushed::Kept(_)) => {}
+                Ok(Pushed::Dropped) => counters.add_publish_failure(),
+                Err(e) => {
+                    tracing::error!(%asset, "event lost: {e}");
+                    counters.add_publish_failure();
+                }
+            },
+            EventSink::Channel(tx) => {
+                if tx.blocking_send(message).is_err() {
+                    tracing::error!(%asset, "event channel closed; event not handed over");
+                    counters.add_publish_failure();
+                }
+            }
+        }
+    }
+}
+
 /// Runs the agent until `shutdown` is cancelled or every (finite) source has
-/// ended. Returns the final counters.
+/// ended, keeping events in `outbox` (see [`open_outbox`]). Returns the
+/// final counters.
 pub async fn run(
     config: AgentConfig,
     assets: Vec<PreparedAsset>,
+    outbox: Arc<Outbox>,
     shutdown: CancellationToken,
 ) -> protocol::PipelineCounters {
     let counters = Arc::new(Counters::default());
@@ -191,24 +261,24 @@ pub async fn run(
         ts_ms: started_at_ms,
         assets: assets.iter().map(|a| a.info(a.model_ref.clone())).collect(),
     };
-    let (out_tx, out_rx) = mpsc::channel(OUTGOING_QUEUE);
     let settings = LinkSettings {
         host: config.mqtt.host.clone(),
         port: config.mqtt.port,
         client_id: config.client_id(),
         keep_alive: Duration::from_secs(config.mqtt.keep_alive_s),
     };
+    let link_finish = CancellationToken::new();
     let link = tokio::spawn(link::run(
         settings,
         birth,
-        out_rx,
+        outbox.clone(),
         counters.clone(),
-        shutdown.clone(),
+        link_finish.clone(),
     ));
 
     let lanes = Lanes::start(
         assets,
-        out_tx.clone(),
+        outbox.clone(),
         counters.clone(),
         board.clone(),
         shutdown.clone(),
@@ -218,7 +288,7 @@ pub async fn run(
     let heartbeat = tokio::spawn(heartbeat_loop(
         config.clone(),
         started_at_ms,
-        out_tx,
+        outbox,
         counters.clone(),
         board,
         heartbeat_stop.clone(),
@@ -228,7 +298,9 @@ pub async fn run(
     let _ = tokio::task::spawn_blocking(move || lanes.join()).await;
     heartbeat_stop.cancel();
     let _ = heartbeat.await;
-    // All senders are gone now: the link drains, says goodbye and returns.
+    // Nothing more is kept: the link drains the outbox, says goodbye and
+    // returns.
+    link_finish.cancel();
     let _ = link.await;
     counters.snapshot()
 }
@@ -240,15 +312,16 @@ pub struct Lanes {
 
 impl Lanes {
     /// Starts an acquisition and a scoring thread per asset; events go to
-    /// `outgoing`, counters and status lines to `counters` and `board`
+    /// `events`, counters and status lines to `counters` and `board`
     /// (which must have one line per asset, in order).
     pub fn start(
         assets: Vec<PreparedAsset>,
-        outgoing: mpsc::Sender<Message>,
+        events: impl Into<EventSink>,
         counters: Arc<Counters>,
         board: Arc<AssetBoard>,
         shutdown: CancellationToken,
     ) -> Lanes {
+        let outgoing = events.into();
         let mut threads = Vec::new();
         for (index, asset) in assets.into_iter().enumerate() {
             threads.extend(spawn_lanes(
@@ -282,7 +355,7 @@ enum LaneMsg {
 fn spawn_lanes(
     index: usize,
     asset: PreparedAsset,
-    outgoing: mpsc::Sender<Message>,
+    outgoing: EventSink,
     counters: Arc<Counters>,
     board: Arc<AssetBoard>,
     shutdown: CancellationToken,
@@ -407,7 +480,7 @@ fn scoring_lane(
     index: usize,
     mut pipeline: AssetPipeline,
     mut lane: mpsc::Receiver<LaneMsg>,
-    outgoing: mpsc::Sender<Message>,
+    outgoing: EventSink,
     counters: Arc<Counters>,
     board: Arc<AssetBoard>,
 ) {
@@ -445,10 +518,7 @@ fn scoring_lane(
                 score = event.score,
                 "detector event"
             );
-            if outgoing.blocking_send(Message::Event(event)).is_err() {
-                tracing::error!(%asset, "link is gone; event not sent");
-                counters.add_publish_failure();
-            }
+            outgoing.deliver(event, &counters);
         }
     }
 }
@@ -456,7 +526,7 @@ fn scoring_lane(
 async fn heartbeat_loop(
     config: AgentConfig,
     started_at_ms: u64,
-    outgoing: mpsc::Sender<Message>,
+    outbox: Arc<Outbox>,
     counters: Arc<Counters>,
     board: Arc<AssetBoard>,
     stop: CancellationToken,
@@ -477,10 +547,16 @@ async fn heartbeat_loop(
             uptime_s: now_ms.saturating_sub(started_at_ms) / 1000,
             counters: counters.snapshot(),
             assets: board.snapshot(),
+            outbox: outbox.counters(),
         };
-        // A heartbeat that cannot be queued is stale by the next one.
-        if outgoing.try_send(Message::Heartbeat(heartbeat)).is_err() {
-            tracing::debug!("outgoing queue full; heartbeat skipped");
+        // Kept like an event (a commit, so off the async threads), but as
+        // telemetry: the first thing dropped when the outbox is full.
+        let kept = outbox.clone();
+        let pushed =
+            tokio::task::spawn_blocking(move || kept.push(&Message::Heartbeat(heartbeat), now_ms))
+                .await;
+        if let Ok(Err(e)) = pushed {
+            tracing::warn!("heartbeat not kept: {e}");
         }
         if last {
             return;

@@ -343,6 +343,12 @@ impl CommissioningStore {
         CommissioningStore { store }
     }
 
+    /// The gateway's store underneath (the outbox keeps its records there
+    /// too, under its own prefix).
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
     /// The record of `asset_id`, if one was stored and is readable.
     pub fn load(&self, asset_id: &str) -> Result<Option<CommissioningRecord>, StoreError> {
         get_json(self.store.as_ref(), &key(asset_id))

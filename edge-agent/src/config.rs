@@ -35,6 +35,9 @@ pub struct AgentConfig {
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
     pub mqtt: MqttConfig,
+    /// Bounds of the durable outbox (see `crate::outbox`).
+    #[serde(default)]
+    pub outbox: crate::outbox::OutboxConfig,
     pub assets: Vec<AssetConfig>,
 }
 
@@ -212,6 +215,7 @@ impl AgentConfig {
                 self.mqtt.keep_alive_s
             ));
         }
+        self.outbox.validate()?;
         if self.assets.is_empty() {
             return Err("no [[assets]]: a gateway must watch at least one asset".into());
         }

@@ -21,6 +21,7 @@ pub mod judge;
 pub mod link;
 pub mod model;
 pub mod node_sim;
+pub mod outbox;
 pub mod pipeline;
 pub mod replay;
 pub mod replay_cli;
@@ -31,6 +32,6 @@ pub mod table_replay;
 pub mod telemetry;
 pub mod window;
 
-pub use agent::{AgentError, PreparedAsset, open_store, prepare, run};
+pub use agent::{AgentError, PreparedAsset, open_outbox, open_store, prepare, run};
 pub use config::{AgentConfig, ConfigError};
 pub use model::{AnomalyModel, ModelError};

@@ -1,36 +1,44 @@
-//! The gateway's MQTT session: birth on every connection, then whatever the
-//! lanes hand over, then a death on the way out.
+//! The gateway's MQTT session: birth on every connection, then the outbox's
+//! records, then a death on the way out.
 //!
-//! Two tasks: the network task polls rumqttc's event loop (which is what
-//! actually connects, reconnects and moves bytes) and reports each CONNACK
-//! and each command from the hub; the publisher task subscribes to the
-//! gateway's command topics and publishes the birth after each CONNACK, the
-//! birth again when the hub asks for it (a rebirth request), and every
-//! message from the outgoing channel. Keeping them apart matters: a publish
-//! waits for room in rumqttc's request queue, which only the polling task
-//! frees. Reconnection uses exponential backoff with jitter so that a
-//! thousand gateways do not reconnect in lockstep after a broker restart.
-//! The broker holds a last-will death message and publishes it if the
-//! connection is lost without a goodbye.
+//! Every record the hub must get is already on disk in the [`Outbox`]; the
+//! link publishes it and deletes it only on the broker's PUBACK. So the
+//! link never needs rumqttc's in-memory session state: each connection is
+//! a fresh rumqttc client whose requests map one to one, in order, onto its
+//! `Outgoing::Publish(pkid)` events, and from a packet id to its record.
+//! When a connection fails the client is dropped and the next connection
+//! starts again from the oldest unacknowledged record; a record the broker
+//! had taken but whose PUBACK was lost is sent twice, which the hub absorbs
+//! (it deduplicates by event id). At most [`WINDOW`] records are in flight.
 //!
-//! The session is persistent (clean session off), so rumqttc resends
-//! unacknowledged publishes after a reconnect. Shutdown waits at most
-//! [`DRAIN_TIMEOUT`] for an unreachable broker, then leaves.
+//! Two tasks per connection: the network task polls rumqttc's event loop
+//! (which connects and moves bytes) and reports each CONNACK, PUBACK and
+//! hub command; the publisher (this module's [`run`]) subscribes to the
+//! gateway's command topics and publishes the birth after each CONNACK and
+//! when the hub asks for it, then the outbox's records. Keeping them apart
+//! matters: a publish waits for room in rumqttc's request queue, which only
+//! the polling task frees. Reconnection uses exponential backoff with jitter
+//! so that a thousand gateways do not reconnect in lockstep after a broker
+//! restart. The broker holds a last-will death message and publishes it if
+//! the connection is lost without a goodbye. The MQTT session is persistent
+//! (clean session off), so commands the hub sent while the gateway was
+//! away are delivered when it is back.
 //!
-//! Not yet here: a durable outbox. A message handed to rumqttc lives in
-//! memory only until the broker's PUBACK, and is lost if the agent stops
-//! first.
+//! Shutdown waits at most [`DRAIN_TIMEOUT`] for the outbox to empty; what
+//! is left stays on disk and is sent after the next start.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use protocol::{Birth, Command, Death, DeathReason, Message, RebirthRequest, command, encode};
 use rumqttc::{AsyncClient, ConnectionError, Event, LastWill, MqttOptions, Outgoing, Packet, QoS};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::outbox::{Class, Cursor, Outbox};
 use crate::telemetry::Counters;
 
 /// Where and who to connect as.
@@ -42,213 +50,362 @@ pub struct LinkSettings {
     pub keep_alive: Duration,
 }
 
-/// How long a shutdown may wait for the broker to take what is queued.
+/// How long a shutdown may wait for the broker to take what is kept.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the goodbye (death message, DISCONNECT) may take.
 const GOODBYE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Rebirth requests closer together than this are answered once.
 const MIN_REBIRTH_INTERVAL: Duration = Duration::from_secs(1);
+/// Outbox records published and not yet acknowledged, at most.
+pub const WINDOW: usize = 32;
 
 /// What the network task reports to the publisher.
 enum LinkEvent {
-    Connected,
+    Connected { session_present: bool },
     Command(Command),
 }
 
+/// Why a connection ended.
+enum SessionEnd {
+    /// Said goodbye (or gave up at the drain deadline): stop.
+    Done,
+    /// Lost or never made: try again after a backoff.
+    Lost(String),
+}
+
 /// The moment a shutdown stops waiting for the broker: [`DRAIN_TIMEOUT`]
-/// after shutdown was requested.
+/// after `finish` was cancelled.
 struct DrainDeadline {
-    shutdown: CancellationToken,
+    finish: CancellationToken,
     at: OnceLock<Instant>,
 }
 
 impl DrainDeadline {
     async fn passed(&self) {
-        self.shutdown.cancelled().await;
+        self.finish.cancelled().await;
         let at = *self.at.get_or_init(|| Instant::now() + DRAIN_TIMEOUT);
         tokio::time::sleep_until(at).await;
     }
+
+    fn finishing(&self) -> bool {
+        self.finish.is_cancelled()
+    }
 }
 
-/// Runs the session until `outgoing` is closed (or, after `shutdown`, until
-/// the drain deadline), then says goodbye and disconnects.
+/// A publish handed to one connection's rumqttc client: an outbox record
+/// (and whether it is an event), or `None` for a birth or death.
+type Handed = Option<(u64, bool)>;
+
+/// Maps one connection's packet ids to outbox records. rumqttc takes
+/// requests in order and reports each publish's packet id as it sends it,
+/// so the n-th `Outgoing::Publish` is the n-th publish handed over.
+#[derive(Debug, Default)]
+struct Tracker {
+    handed: VecDeque<Handed>,
+    in_flight: HashMap<u16, Handed>,
+}
+
+impl Tracker {
+    fn sent(&mut self, pkid: u16) {
+        if self.in_flight.contains_key(&pkid) {
+            return; // a resend of the same packet
+        }
+        if let Some(h) = self.handed.pop_front() {
+            self.in_flight.insert(pkid, h);
+        }
+    }
+
+    fn acknowledged(&mut self, pkid: u16) -> Handed {
+        self.in_flight.remove(&pkid).flatten()
+    }
+
+    fn outstanding(&self) -> usize {
+        self.handed.len() + self.in_flight.len()
+    }
+}
+
+type SharedTracker = Arc<Mutex<Tracker>>;
+
+fn lock(t: &SharedTracker) -> std::sync::MutexGuard<'_, Tracker> {
+    t.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs the link until `finish` is cancelled and the outbox is empty (or
+/// [`DRAIN_TIMEOUT`] later), then says goodbye and disconnects.
 pub async fn run(
     settings: LinkSettings,
     birth: Birth,
-    mut outgoing: mpsc::Receiver<Message>,
+    outbox: Arc<Outbox>,
     counters: Arc<Counters>,
-    shutdown: CancellationToken,
+    finish: CancellationToken,
 ) {
-    let (site, gateway) = (birth.site.clone(), birth.gateway.clone());
-    let will = encode(&Message::Death(Death {
-        site: site.clone(),
-        gateway: gateway.clone(),
-        ts_ms: now_ms(),
-        reason: DeathReason::ConnectionLost,
-    }))
-    .expect("ids were validated with the config");
-    let mut options = MqttOptions::new(&settings.client_id, &settings.host, settings.port);
-    options
-        .set_keep_alive(settings.keep_alive)
-        // A persistent session: after a reconnect the broker still knows
-        // this gateway, and rumqttc resends the publishes it had not seen
-        // acknowledged (with a clean session it would drop them).
-        .set_clean_session(false)
-        .set_max_packet_size(
-            protocol::MAX_PAYLOAD_BYTES + 1024,
-            protocol::MAX_PAYLOAD_BYTES + 1024,
-        )
-        .set_last_will(LastWill::new(
-            will.topic,
-            will.payload,
-            QoS::AtLeastOnce,
-            false,
-        ));
-    let (client, eventloop) = AsyncClient::new(options, 64);
-    let (events_tx, mut events_rx) = mpsc::channel::<LinkEvent>(16);
-    let connected = Arc::new(AtomicBool::new(false));
-    let network = tokio::spawn(poll_network(
-        eventloop,
-        events_tx,
-        connected.clone(),
-        settings.clone(),
-    ));
     let deadline = DrainDeadline {
-        shutdown,
+        finish,
         at: OnceLock::new(),
     };
-
-    let mut last_birth: Option<Instant> = None;
+    let (acks_tx, acks_rx) = mpsc::unbounded_channel();
+    let acker = tokio::spawn(acknowledge(outbox.clone(), acks_rx));
+    let mut backoff = Backoff::default();
+    let link = Link {
+        settings: &settings,
+        birth: &birth,
+        outbox: &outbox,
+        counters: &counters,
+        deadline: &deadline,
+        acks: &acks_tx,
+    };
     loop {
-        tokio::select! {
-            _ = deadline.passed() => {
-                tracing::warn!("broker unreachable at shutdown; giving up on what is still queued");
-                break;
-            }
-            Some(event) = events_rx.recv() => {
-                if let LinkEvent::Connected = event {
-                    for filter in command::gateway_filters(&site, &gateway) {
-                        if let Err(e) = client.subscribe(&filter, QoS::AtLeastOnce).await {
-                            tracing::warn!("cannot subscribe to {filter}: {e}");
-                        }
+        match link.session(&mut backoff).await {
+            SessionEnd::Done => break,
+            SessionEnd::Lost(reason) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(
+                    broker = %format!("{}:{}", settings.host, settings.port),
+                    "MQTT connection failed: {reason}; retrying in {delay:?}"
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = deadline.passed() => {
+                        tracing::warn!("broker unreachable at shutdown; what is kept stays in the outbox");
+                        break;
                     }
-                } else if last_birth.is_some_and(|t| t.elapsed() < MIN_REBIRTH_INTERVAL) {
-                    continue;
                 }
-                let mut b = birth.clone();
-                b.ts_ms = now_ms();
-                publish(&client, &Message::Birth(b), &counters, &deadline).await;
-                last_birth = Some(Instant::now());
             }
-            message = outgoing.recv() => match message {
-                Some(m) => publish(&client, &m, &counters, &deadline).await,
-                None => break,
-            },
         }
     }
-    let mut unsent = 0;
-    while let Ok(m) = outgoing.try_recv() {
-        if matches!(m, Message::Event(_)) {
-            unsent += 1;
-            counters.add_publish_failure();
-        }
+    drop(acks_tx);
+    let _ = acker.await;
+    let (events, all) = outbox.depth();
+    if all > 0 {
+        tracing::warn!(
+            records = all,
+            events,
+            "records stay in the outbox and are sent after the next start"
+        );
     }
-    if unsent > 0 {
-        tracing::error!("{unsent} event(s) not sent before shutdown (no durable outbox yet)");
-    }
-
-    let mut network = network;
-    if connected.load(Ordering::Relaxed) {
-        let goodbye = async {
-            let death = Message::Death(Death {
-                site,
-                gateway,
-                ts_ms: now_ms(),
-                reason: DeathReason::Shutdown,
-            });
-            let envelope = encode(&death).expect("a death message is valid");
-            let _ = client
-                .publish(envelope.topic, QoS::AtLeastOnce, false, envelope.payload)
-                .await;
-            let _ = client.disconnect().await;
-            let _ = (&mut network).await;
-        };
-        if tokio::time::timeout(GOODBYE_TIMEOUT, goodbye)
-            .await
-            .is_err()
-        {
-            tracing::warn!("broker did not take the goodbye within {GOODBYE_TIMEOUT:?}");
-        }
-    }
-    // Still reconnecting to a broker that is gone: stop trying.
-    network.abort();
 }
 
-/// Publishes one message. Heartbeats never wait for room in rumqttc's
-/// queue (a stale heartbeat is worthless); other messages wait, but not
-/// past the shutdown's drain deadline.
-async fn publish(
-    client: &AsyncClient,
-    message: &Message,
-    counters: &Counters,
-    deadline: &DrainDeadline,
-) {
-    let is_event = matches!(message, Message::Event(_));
-    let envelope = match encode(message) {
-        Ok(e) => e,
-        Err(e) => {
-            // A bug, not a field condition: never publish what a hub refuses.
-            tracing::error!("refusing to publish an invalid message: {e}");
-            counters.add_publish_failure();
-            return;
+/// Deletes acknowledged records, in batches.
+async fn acknowledge(outbox: Arc<Outbox>, mut acks: mpsc::UnboundedReceiver<u64>) {
+    while let Some(first) = acks.recv().await {
+        let mut batch = vec![first];
+        while let Ok(seq) = acks.try_recv() {
+            batch.push(seq);
         }
-    };
-    if let Message::Heartbeat(_) = message {
-        if client
-            .try_publish(envelope.topic, QoS::AtLeastOnce, false, envelope.payload)
-            .is_err()
-        {
-            tracing::debug!("MQTT queue full (broker unreachable?); heartbeat skipped");
-        }
-        return;
-    }
-    let sent = tokio::select! {
-        r = client.publish(envelope.topic, QoS::AtLeastOnce, false, envelope.payload) => r,
-        _ = deadline.passed() => {
-            counters.add_publish_failure();
-            return;
-        }
-    };
-    match sent {
-        Ok(()) if is_event => counters.add_event_published(),
-        Ok(()) => {}
-        Err(e) => {
-            tracing::warn!("MQTT client refused a publish: {e}");
-            counters.add_publish_failure();
+        let outbox = outbox.clone();
+        let done = tokio::task::spawn_blocking(move || outbox.acknowledge(&batch)).await;
+        if let Ok(Err(e)) = done {
+            // The records stay and are sent again on the next connection.
+            tracing::warn!("cannot delete acknowledged outbox records: {e}");
         }
     }
+}
+
+/// What every connection of the link shares.
+struct Link<'a> {
+    settings: &'a LinkSettings,
+    birth: &'a Birth,
+    outbox: &'a Arc<Outbox>,
+    counters: &'a Arc<Counters>,
+    deadline: &'a DrainDeadline,
+    acks: &'a mpsc::UnboundedSender<u64>,
+}
+
+impl Link<'_> {
+    fn options(&self) -> MqttOptions {
+        let s = self.settings;
+        let will = encode(&Message::Death(Death {
+            site: self.birth.site.clone(),
+            gateway: self.birth.gateway.clone(),
+            ts_ms: now_ms(),
+            reason: DeathReason::ConnectionLost,
+        }))
+        .expect("ids were validated with the config");
+        let mut options = MqttOptions::new(&s.client_id, &s.host, s.port);
+        options
+            .set_keep_alive(s.keep_alive)
+            // A persistent session: the broker keeps this gateway's command
+            // subscriptions, and what the hub sent meanwhile, across
+            // reconnects.
+            .set_clean_session(false)
+            // Packet ids cycle through this many: far more than the window,
+            // so one is rarely still in flight when it comes round again.
+            .set_inflight(100)
+            .set_max_packet_size(
+                protocol::MAX_PAYLOAD_BYTES + 1024,
+                protocol::MAX_PAYLOAD_BYTES + 1024,
+            )
+            .set_last_will(LastWill::new(
+                will.topic,
+                will.payload,
+                QoS::AtLeastOnce,
+                false,
+            ));
+        options
+    }
+
+    /// One connection, from connecting to its loss or the goodbye.
+    async fn session(&self, backoff: &mut Backoff) -> SessionEnd {
+        let (client, eventloop) = AsyncClient::new(self.options(), 16);
+        let tracker = SharedTracker::default();
+        let (events_tx, mut events_rx) = mpsc::channel::<LinkEvent>(16);
+        let mut network = tokio::spawn(poll_network(
+            eventloop,
+            events_tx,
+            tracker.clone(),
+            self.acks.clone(),
+            self.counters.clone(),
+        ));
+        let mut connected = false;
+        let mut cursor = Cursor::default();
+        let mut last_birth: Option<Instant> = None;
+        loop {
+            if connected {
+                while lock(&tracker).outstanding() < WINDOW {
+                    let Some(record) = self.outbox.next(&mut cursor) else {
+                        break;
+                    };
+                    let handed = Some((record.seq, record.class != Class::Telemetry));
+                    let publish = (record.topic, record.payload);
+                    if let Err(end) = self
+                        .hand(&client, &tracker, handed, publish, &mut network)
+                        .await
+                    {
+                        return end;
+                    }
+                }
+                let drained = self.outbox.depth().1 == 0 && lock(&tracker).outstanding() == 0;
+                if self.deadline.finishing() && drained {
+                    return self.goodbye(&client, &tracker, network).await;
+                }
+            }
+            tokio::select! {
+                end = &mut network => return ended(end),
+                Some(event) = events_rx.recv() => {
+                    if let LinkEvent::Connected { session_present } = event {
+                        tracing::info!(
+                            broker = %format!("{}:{}", self.settings.host, self.settings.port),
+                            client_id = %self.settings.client_id,
+                            session_present,
+                            records = self.outbox.depth().1,
+                            "connected to broker"
+                        );
+                        backoff.reset();
+                        connected = true;
+                        for filter in command::gateway_filters(&self.birth.site, &self.birth.gateway) {
+                            if let Err(e) = client.subscribe(&filter, QoS::AtLeastOnce).await {
+                                tracing::warn!("cannot subscribe to {filter}: {e}");
+                            }
+                        }
+                    } else if last_birth.is_some_and(|t| t.elapsed() < MIN_REBIRTH_INTERVAL) {
+                        continue;
+                    }
+                    let mut b = self.birth.clone();
+                    b.ts_ms = now_ms();
+                    let birth = encode(&Message::Birth(b)).expect("a birth is valid");
+                    let publish = (birth.topic, birth.payload);
+                    if let Err(end) = self.hand(&client, &tracker, None, publish, &mut network).await {
+                        return end;
+                    }
+                    last_birth = Some(Instant::now());
+                }
+                _ = self.outbox.changed() => {}
+                _ = self.deadline.finish.cancelled(), if !self.deadline.finishing() => {}
+                _ = self.deadline.passed() => {
+                    tracing::warn!(
+                        records = self.outbox.depth().1,
+                        "outbox not drained before the shutdown deadline"
+                    );
+                    if connected {
+                        return self.goodbye(&client, &tracker, network).await;
+                    }
+                    network.abort();
+                    return SessionEnd::Done;
+                }
+            }
+        }
+    }
+
+    /// Hands one publish to rumqttc, noting it in the tracker first (the
+    /// network task matches it to its packet id).
+    async fn hand(
+        &self,
+        client: &AsyncClient,
+        tracker: &SharedTracker,
+        handed: Handed,
+        (topic, payload): (String, Vec<u8>),
+        network: &mut JoinHandle<SessionEnd>,
+    ) -> Result<(), SessionEnd> {
+        lock(tracker).handed.push_back(handed);
+        tokio::select! {
+            r = client.publish(topic, QoS::AtLeastOnce, false, payload) => {
+                r.map_err(|e| SessionEnd::Lost(format!("MQTT client refused a publish: {e}")))
+            }
+            end = network => Err(ended(end)),
+        }
+    }
+
+    /// Publishes the death, disconnects and waits (briefly) for the broker.
+    async fn goodbye(
+        &self,
+        client: &AsyncClient,
+        tracker: &SharedTracker,
+        mut network: JoinHandle<SessionEnd>,
+    ) -> SessionEnd {
+        let death = Message::Death(Death {
+            site: self.birth.site.clone(),
+            gateway: self.birth.gateway.clone(),
+            ts_ms: now_ms(),
+            reason: DeathReason::Shutdown,
+        });
+        let envelope = encode(&death).expect("a death message is valid");
+        let bye = async {
+            let publish = (envelope.topic, envelope.payload);
+            if self
+                .hand(client, tracker, None, publish, &mut network)
+                .await
+                .is_ok()
+            {
+                let _ = client.disconnect().await;
+                let _ = (&mut network).await;
+            }
+        };
+        if tokio::time::timeout(GOODBYE_TIMEOUT, bye).await.is_err() {
+            tracing::warn!("broker did not take the goodbye within {GOODBYE_TIMEOUT:?}");
+        }
+        network.abort();
+        SessionEnd::Done
+    }
+}
+
+fn ended(end: Result<SessionEnd, tokio::task::JoinError>) -> SessionEnd {
+    end.unwrap_or_else(|e| SessionEnd::Lost(format!("network task failed: {e}")))
 }
 
 async fn poll_network(
     mut eventloop: rumqttc::EventLoop,
     events: mpsc::Sender<LinkEvent>,
-    connected: Arc<AtomicBool>,
-    settings: LinkSettings,
-) {
-    let mut backoff = Backoff::default();
+    tracker: SharedTracker,
+    acks: mpsc::UnboundedSender<u64>,
+    counters: Arc<Counters>,
+) -> SessionEnd {
     loop {
         match eventloop.poll().await {
-            Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                tracing::info!(
-                    broker = %format!("{}:{}", settings.host, settings.port),
-                    client_id = %settings.client_id,
-                    "connected to broker"
-                );
-                backoff.reset();
-                connected.store(true, Ordering::Relaxed);
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 // Never block here: the publisher may be waiting for this task
-                // to drain rumqttc's queue. A full channel already holds a birth.
-                let _ = events.try_send(LinkEvent::Connected);
+                // to drain rumqttc's queue.
+                let _ = events.try_send(LinkEvent::Connected {
+                    session_present: ack.session_present,
+                });
+            }
+            Ok(Event::Outgoing(Outgoing::Publish(pkid))) => lock(&tracker).sent(pkid),
+            Ok(Event::Incoming(Packet::PubAck(ack))) => {
+                if let Some((seq, event)) = lock(&tracker).acknowledged(ack.pkid) {
+                    if event {
+                        counters.add_event_published();
+                    }
+                    let _ = acks.send(seq);
+                }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => match command::parse(&p.topic) {
                 Ok(cmd) => {
@@ -262,18 +419,10 @@ async fn poll_network(
                     tracing::warn!(topic = %p.topic, "ignored message on a command topic: {e}")
                 }
             },
-            Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
+            Ok(Event::Outgoing(Outgoing::Disconnect)) => return SessionEnd::Done,
             Ok(_) => {}
-            Err(ConnectionError::RequestsDone) => return,
-            Err(e) => {
-                connected.store(false, Ordering::Relaxed);
-                let delay = backoff.next_delay();
-                tracing::warn!(
-                    broker = %format!("{}:{}", settings.host, settings.port),
-                    "MQTT connection failed: {e}; retrying in {delay:?}"
-                );
-                tokio::time::sleep(delay).await;
-            }
+            Err(ConnectionError::RequestsDone) => return SessionEnd::Done,
+            Err(e) => return SessionEnd::Lost(e.to_string()),
         }
     }
 }

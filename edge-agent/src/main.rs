@@ -288,6 +288,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run { config } => {
             let config = AgentConfig::load(&config)?;
             let store = edge_agent::open_store(&config)?;
+            let outbox = edge_agent::open_outbox(&config, &store)?;
             let assets = edge_agent::prepare(&config)?
                 .into_iter()
                 .map(|a| a.with_commissioning_store(store.clone()))
@@ -303,7 +304,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     broker = %format!("{}:{}", config.mqtt.host, config.mqtt.port),
                     "edge agent starting"
                 );
-                let counters = edge_agent::run(config, assets, shutdown).await;
+                let counters = edge_agent::run(config, assets, outbox, shutdown).await;
                 tracing::info!(?counters, "edge agent stopped");
             });
             Ok(())

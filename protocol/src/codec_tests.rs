@@ -62,6 +62,7 @@ fn heartbeat() -> Heartbeat {
         gateway: "gw-1".into(),
         ts_ms: 5,
         uptime_s: 3,
+        outbox: Default::default(),
         counters: PipelineCounters::default(),
         assets: vec![AssetStatus {
             id: "P-101".into(),

@@ -25,7 +25,7 @@ pub use ids::{IdError, validate_id};
 pub use messages::{
     AnomalyEvent, AssetInfo, AssetKind, AssetStatus, Birth, ChannelInfo, CommissioningPhase,
     CommissioningStatus, Death, DeathReason, DetectorState, EventKind, FeatureContribution,
-    Heartbeat, IsoZone, Message, ModelRef, PipelineCounters, Quantity,
+    Heartbeat, IsoZone, Message, ModelRef, OutboxCounters, PipelineCounters, Quantity,
 };
 pub use topic::{MessageKind, Topic, TopicError};
 

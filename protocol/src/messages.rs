@@ -241,6 +241,36 @@ pub struct Heartbeat {
     pub uptime_s: u64,
     pub counters: PipelineCounters,
     pub assets: Vec<AssetStatus>,
+    /// The gateway's durable outbox (absent from agents before it).
+    #[serde(default)]
+    pub outbox: OutboxCounters,
+}
+
+/// The gateway's durable outbox: what it holds and what it had to drop.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OutboxCounters {
+    /// Records kept, waiting for the broker's acknowledgement.
+    pub records: u64,
+    /// Of which events (the rest is telemetry).
+    pub events: u64,
+    /// Bytes they take on disk.
+    pub bytes: u64,
+    /// Records kept since the agent started.
+    pub accepted: u64,
+    /// Records acknowledged by the broker (and deleted) since the start.
+    pub acknowledged: u64,
+    /// Records dropped for room, by class (the newcomer included when the
+    /// outbox was full of more important records).
+    pub dropped_telemetry: u64,
+    pub dropped_events: u64,
+    pub dropped_alarms: u64,
+    /// Records dropped for age.
+    pub expired: u64,
+    /// Unreadable records skipped (torn writes, garbage).
+    pub corrupt: u64,
+    /// Records that could not be written (disk full, I/O error): lost.
+    pub write_failures: u64,
 }
 
 /// One feature's share of an anomaly score: the explanation.
