@@ -64,6 +64,11 @@ pub struct AssetRecord {
     /// each asset (what the latest heartbeat said).
     #[serde(default)]
     pub commissioning: Option<CommissioningStatus>,
+    /// The gateway's time of the newest report applied (heartbeat or
+    /// event): an older one, replayed from the gateway's outbox after an
+    /// outage, is stored but does not set the asset's state back.
+    #[serde(default)]
+    pub reported_at_ms: u64,
 }
 
 impl AssetRecord {
@@ -90,7 +95,18 @@ impl AssetRecord {
             velocity_rms_mm_s: None,
             iso_zone: None,
             commissioning: None,
+            reported_at_ms: 0,
         }
+    }
+
+    /// Whether a report made at `reported_at_ms` (gateway time) is older
+    /// than one already applied; if not, it becomes the newest.
+    pub fn is_stale(&mut self, reported_at_ms: u64) -> bool {
+        if reported_at_ms < self.reported_at_ms {
+            return true;
+        }
+        self.reported_at_ms = reported_at_ms;
+        false
     }
 
     /// Records what the detector says now and recomputes the health index.

@@ -137,6 +137,7 @@ pub async fn run(options: DemoOptions, ctrl_c: CancellationToken) -> Result<()> 
             port: broker.addr.port(),
             client_id: "central-hub-demo".into(),
             keep_alive: Duration::from_secs(30),
+            liveness: Default::default(),
         },
         http: options.http,
         data_dir: data_dir.clone(),

@@ -14,6 +14,10 @@
 //! On every connection the hub therefore asks all gateways for a rebirth,
 //! and it asks a single gateway when it hears from one it has no birth for
 //! (at most every [`REBIRTH_INTERVAL`] per gateway).
+//!
+//! The same task sweeps the gateways' liveness (see
+//! [`crate::ledger::liveness`]) every few seconds, so the ledger keeps a
+//! single writer.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,6 +30,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::ledger::liveness::LivenessPolicy;
 use crate::ledger::{Applied, Ledger};
 
 /// Where the broker is and who the hub is to it.
@@ -36,6 +41,8 @@ pub struct IngestSettings {
     /// Stable across restarts: the persistent session is keyed by it.
     pub client_id: String,
     pub keep_alive: Duration,
+    /// When a silent gateway is offline, and when that becomes a work order.
+    pub liveness: LivenessPolicy,
 }
 
 /// Ingest counters, shown by the API.
@@ -119,12 +126,27 @@ pub async fn run(
     // publishes outruns the broker's inflight limit.
     let (client, eventloop) = AsyncClient::new(options, REQUEST_QUEUE);
     let (tx, mut rx) = mpsc::channel(256);
+    let liveness = settings.liveness;
     let network = tokio::spawn(poll_network(eventloop, tx, settings, stats.clone()));
     let mut rebirth_asked: HashMap<(String, String), Instant> = HashMap::new();
+    // A quarter of the silence limit, between 1 and 15 s.
+    let sweep_every =
+        (liveness.offline_after / 4).clamp(Duration::from_secs(1), Duration::from_secs(15));
+    let mut sweep = tokio::time::interval(sweep_every);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     loop {
         let inbound = tokio::select! {
             _ = shutdown.cancelled() => break,
+            _ = sweep.tick() => {
+                let l = ledger.clone();
+                match tokio::task::spawn_blocking(move || l.sweep_liveness(now_ms(), &liveness)).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::error!("liveness sweep failed: {e}"),
+                    Err(e) => tracing::error!("liveness sweep panicked: {e}"),
+                }
+                continue;
+            }
             inbound = rx.recv() => match inbound {
                 Some(i) => i,
                 None => break,
@@ -258,8 +280,9 @@ async fn poll_network(
             Err(ConnectionError::RequestsDone) => return,
             Err(e) => {
                 stats.connected.store(0, Relaxed);
-                tracing::warn!(%broker, "hub MQTT connection failed: {e}; retrying in {delay:?}");
-                tokio::time::sleep(delay).await;
+                let wait = jittered(delay);
+                tracing::warn!(%broker, "hub MQTT connection failed: {e}; retrying in {wait:?}");
+                tokio::time::sleep(wait).await;
                 delay = (delay * 2).min(Duration::from_secs(10));
                 None
             }
@@ -270,6 +293,16 @@ async fn poll_network(
             return;
         }
     }
+}
+
+/// `delay` +/-20 %, from the clock's nanoseconds: enough to keep hubs (and
+/// their broker) from retrying in lockstep.
+fn jittered(delay: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    delay.mul_f64(0.8 + 0.4 * (nanos % 1000) as f64 / 1000.0)
 }
 
 fn now_ms() -> u64 {

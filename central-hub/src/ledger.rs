@@ -15,7 +15,8 @@
 use std::sync::Arc;
 
 use protocol::{
-    AnomalyEvent, Birth, Death, DeathReason, EventKind, Heartbeat, Message, PipelineCounters,
+    AnomalyEvent, Birth, Death, DeathReason, EventKind, Heartbeat, Message, OutboxCounters,
+    PipelineCounters,
 };
 use serde::{Deserialize, Serialize};
 
@@ -45,6 +46,16 @@ pub struct GatewayRecord {
     pub assets: Vec<String>,
     pub counters: Option<PipelineCounters>,
     pub last_death: Option<DeathReason>,
+    /// The gateway's time of the newest heartbeat applied; older ones
+    /// (replayed from its outbox after an outage) only prove it is back.
+    #[serde(default)]
+    pub last_heartbeat_ts_ms: u64,
+    /// What its outbox held and dropped, as of that heartbeat.
+    #[serde(default)]
+    pub outbox: Option<OutboxCounters>,
+    /// Why it is offline, in words, while it is.
+    #[serde(default)]
+    pub offline_cause: Option<String>,
 }
 
 /// An event as stored (key `event/{id}`).
@@ -110,8 +121,14 @@ impl Ledger {
     /// heartbeat or event says otherwise: a restarted agent's fresh
     /// detector does not mean the machine got better.
     fn apply_birth(&self, m: &Birth, now_ms: u64) -> Result<Applied, StoreError> {
-        let previous = self.gateway(&m.site, &m.gateway)?;
         let mut writes = Vec::new();
+        let previous = self.heard_from(&m.site, &m.gateway, now_ms, &mut writes)?;
+        // A new run of the agent may have a different clock (a gateway
+        // without a real-time clock boots in 1970 until NTP answers): the
+        // newest-report marks of the old run do not apply to it.
+        let new_run = previous
+            .as_ref()
+            .is_none_or(|g| g.started_at_ms != m.started_at_ms);
         for info in &m.assets {
             let key = AssetRecord::key(&m.site, &info.id);
             let mut asset = get_json::<AssetRecord>(&*self.store, &key)?.unwrap_or_else(|| {
@@ -124,6 +141,9 @@ impl Ledger {
             asset.model = Some(info.model.clone());
             asset.last_seen_ms = now_ms;
             asset.state = asset.detector_state.into();
+            if new_run {
+                asset.reported_at_ms = 0;
+            }
             writes.push(put_json(key, &asset));
         }
         let gateway = GatewayRecord {
@@ -134,8 +154,14 @@ impl Ledger {
             started_at_ms: m.started_at_ms,
             last_seen_ms: now_ms,
             assets: m.assets.iter().map(|a| a.id.clone()).collect(),
-            counters: previous.and_then(|g| g.counters),
+            counters: previous.as_ref().and_then(|g| g.counters.clone()),
             last_death: None,
+            last_heartbeat_ts_ms: match &previous {
+                Some(g) if !new_run => g.last_heartbeat_ts_ms,
+                _ => 0,
+            },
+            outbox: previous.and_then(|g| g.outbox),
+            offline_cause: None,
         };
         writes.push(put_json(gateway_key(&m.site, &m.gateway), &gateway));
         self.store.commit(writes)?;
@@ -144,18 +170,29 @@ impl Ledger {
 
     fn apply_heartbeat(&self, m: &Heartbeat, now_ms: u64) -> Result<Applied, StoreError> {
         let mut writes = Vec::new();
-        if let Some(mut gateway) = self.gateway(&m.site, &m.gateway)? {
-            gateway.online = true;
-            gateway.last_seen_ms = now_ms;
-            gateway.counters = Some(m.counters.clone());
+        let Some(mut gateway) = self.heard_from(&m.site, &m.gateway, now_ms, &mut writes)? else {
+            // Assets wait for the birth the ingest asks for.
+            return Ok(Applied::Stored);
+        };
+        if m.ts_ms < gateway.last_heartbeat_ts_ms {
+            // Replayed from the outbox after an outage: newer news is in.
             writes.push(put_json(gateway_key(&m.site, &m.gateway), &gateway));
+            self.store.commit(writes)?;
+            return Ok(Applied::Stored);
         }
+        gateway.last_heartbeat_ts_ms = m.ts_ms;
+        gateway.counters = Some(m.counters.clone());
+        gateway.outbox = Some(m.outbox.clone());
+        writes.push(put_json(gateway_key(&m.site, &m.gateway), &gateway));
         for status in &m.assets {
             let key = AssetRecord::key(&m.site, &status.id);
             let Some(mut asset) = get_json::<AssetRecord>(&*self.store, &key)? else {
                 tracing::debug!(asset = %status.id, gateway = %m.gateway, "heartbeat for an asset without birth; waiting for its birth");
                 continue;
             };
+            if asset.is_stale(m.ts_ms) {
+                continue;
+            }
             asset.observe(
                 status.state,
                 status.last_score,
@@ -170,9 +207,7 @@ impl Ledger {
             asset.commissioning = status.commissioning.clone();
             writes.push(put_json(key, &asset));
         }
-        if !writes.is_empty() {
-            self.store.commit(writes)?;
-        }
+        self.store.commit(writes)?;
         Ok(Applied::Stored)
     }
 
@@ -181,12 +216,19 @@ impl Ledger {
             return Ok(Applied::Duplicate);
         }
         let mut writes = Vec::new();
+        if let Some(gateway) = self.heard_from(&e.site, &e.gateway, now_ms, &mut writes)? {
+            writes.push(put_json(gateway_key(&e.site, &e.gateway), &gateway));
+        }
         let key = AssetRecord::key(&e.site, &e.asset_id);
         let mut asset = get_json::<AssetRecord>(&*self.store, &key)?.unwrap_or_else(|| {
             AssetRecord::new(&e.asset_id, e.asset_kind, &e.site, &e.gateway, now_ms)
         });
-        let score = (e.kind == EventKind::Anomaly).then_some(e.score);
-        asset.observe(e.state, score, e.threshold, e.alarm_threshold, now_ms);
+        // An event older than the newest report (replayed after an outage)
+        // is evidence, but the asset's state is the newer one.
+        if !asset.is_stale(e.raised_at_ms) {
+            let score = (e.kind == EventKind::Anomaly).then_some(e.score);
+            asset.observe(e.state, score, e.threshold, e.alarm_threshold, now_ms);
+        }
         if asset.model.is_none() {
             asset.model = Some(e.model.clone());
         }
@@ -239,6 +281,7 @@ impl Ledger {
             gateway.online = false;
             gateway.last_seen_ms = now_ms;
             gateway.last_death = Some(m.reason);
+            gateway.offline_cause = Some(liveness::death_cause(m.reason).to_owned());
             writes.push(put_json(gateway_key(&m.site, &m.gateway), &gateway));
         }
         for mut asset in scan_json::<AssetRecord>(&*self.store, &format!("asset/{}/", m.site))? {
@@ -251,6 +294,9 @@ impl Ledger {
         Ok(Applied::Stored)
     }
 }
+
+#[path = "liveness.rs"]
+pub mod liveness;
 
 fn gateway_key(site: &str, gateway: &str) -> String {
     format!("gateway/{site}/{gateway}")

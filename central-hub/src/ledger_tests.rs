@@ -6,18 +6,18 @@ use protocol::{
 };
 use store::SledStore;
 
-fn ledger(dir: &std::path::Path) -> Ledger {
+pub(super) fn ledger(dir: &std::path::Path) -> Ledger {
     Ledger::new(Arc::new(SledStore::open(dir).unwrap()))
 }
 
-fn model() -> ModelRef {
+pub(super) fn model() -> ModelRef {
     ModelRef {
         id: "pump-anomaly".into(),
         version: "1.0.0".into(),
     }
 }
 
-fn birth(started_at_ms: u64) -> Message {
+pub(super) fn birth(started_at_ms: u64) -> Message {
     Message::Birth(Birth {
         site: "north".into(),
         gateway: "gw-1".into(),
@@ -41,7 +41,7 @@ fn birth(started_at_ms: u64) -> Message {
     })
 }
 
-fn event(id: &str, kind: EventKind, state: DetectorState, score: f64) -> Message {
+pub(super) fn event(id: &str, kind: EventKind, state: DetectorState, score: f64) -> Message {
     Message::Event(AnomalyEvent {
         event_id: id.into(),
         site: "north".into(),
@@ -69,7 +69,7 @@ fn event(id: &str, kind: EventKind, state: DetectorState, score: f64) -> Message
     })
 }
 
-fn asset(l: &Ledger, id: &str) -> AssetRecord {
+pub(super) fn asset(l: &Ledger, id: &str) -> AssetRecord {
     l.assets()
         .unwrap()
         .into_iter()

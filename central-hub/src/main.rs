@@ -9,6 +9,7 @@ use anyhow::Context;
 use central_hub::demo::{self, DemoOptions};
 use central_hub::hub::{self, HubSettings};
 use central_hub::ingest::IngestSettings;
+use central_hub::ledger::liveness::LivenessPolicy;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
@@ -42,6 +43,12 @@ enum Command {
         /// and small sites; production uses a real broker).
         #[arg(long)]
         embedded_broker: bool,
+        /// Seconds of silence after which a gateway is shown offline.
+        #[arg(long, default_value_t = 60)]
+        offline_after_s: u64,
+        /// Seconds offline after which a gateway_offline work order opens.
+        #[arg(long, default_value_t = 600)]
+        offline_work_order_after_s: u64,
     },
     /// Run only the embedded MQTT broker (rumqttd) until stopped.
     Broker {
@@ -96,7 +103,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             data_dir,
             client_id,
             embedded_broker,
+            offline_after_s,
+            offline_work_order_after_s,
         } => {
+            anyhow::ensure!(
+                offline_after_s >= 1 && offline_work_order_after_s >= offline_after_s,
+                "--offline-after-s must be at least 1 and --offline-work-order-after-s at least as long"
+            );
             let (host, port) = split_host_port(&mqtt)?;
             if embedded_broker {
                 let addr: SocketAddr = mqtt.parse().with_context(|| {
@@ -110,6 +123,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     port,
                     client_id,
                     keep_alive: Duration::from_secs(30),
+                    liveness: LivenessPolicy {
+                        offline_after: Duration::from_secs(offline_after_s),
+                        work_order_after: Duration::from_secs(offline_work_order_after_s),
+                    },
                 },
                 http,
                 data_dir,

@@ -3,8 +3,11 @@
 //! A work order is opened when an asset reaches `alarm` (kind `anomaly`) or
 //! when one of its sensors fails (kind `sensor_fault`: check the sensor, not
 //! the asset) or when its model cannot score it (kind `model_fault`: for an
-//! engineer; the asset is unwatched until it is fixed). There is at most one
-//! open work order per asset and kind:
+//! engineer; the asset is unwatched until it is fixed), or when a gateway
+//! has been offline for longer than the hub's liveness policy allows (kind
+//! `gateway_offline`: its `asset_id` is the gateway's id; every asset it
+//! watches is unwatched; the hub closes it when the gateway is back). There
+//! is at most one open work order per asset and kind:
 //! further events for the same problem attach to it as evidence instead of
 //! flooding the queue. A work order stays open when the detector calms down;
 //! closing it is the operator's decision after the inspection.
@@ -16,6 +19,7 @@
 //! | anomaly | peak score >= 4x the alarm threshold, or a bridge at >= 2x | 1 |
 //! | anomaly | otherwise (the alarm threshold was reached) | 2 |
 //! | model_fault | always (the asset is blind, and likely every asset on that model) | 2 |
+//! | gateway_offline | always (every asset of the gateway is blind) | 2 |
 //! | sensor_fault | always | 3 |
 //!
 //! The priority only rises as evidence attaches, never falls by itself.
@@ -37,6 +41,8 @@ pub enum WorkOrderKind {
     SensorFault,
     /// Fix the model (an engineer): it cannot score the asset.
     ModelFault,
+    /// Bring the gateway back (power, network): its assets are unwatched.
+    GatewayOffline,
 }
 
 impl WorkOrderKind {
@@ -45,6 +51,7 @@ impl WorkOrderKind {
             WorkOrderKind::Anomaly => "anomaly",
             WorkOrderKind::SensorFault => "sensor_fault",
             WorkOrderKind::ModelFault => "model_fault",
+            WorkOrderKind::GatewayOffline => "gateway_offline",
         }
     }
 }
@@ -99,6 +106,10 @@ pub struct WorkOrder {
     pub event_count: u64,
     /// Newest last, at most [`MAX_EVIDENCE`].
     pub evidence: Vec<Evidence>,
+    /// How it was closed, when the hub closed it itself (a gateway back
+    /// online).
+    #[serde(default)]
+    pub resolution: Option<String>,
 }
 
 impl WorkOrder {
@@ -136,9 +147,48 @@ impl WorkOrder {
             peak_score: 0.0,
             event_count: 0,
             evidence: Vec::new(),
+            resolution: None,
         };
         wo.attach(event, now_ms);
         wo
+    }
+
+    /// Opens the work order for a gateway silent for too long: `since_ms`
+    /// is when it was last heard, `cause` why it is offline, `assets` the
+    /// assets it watches (kind and model of the first one describe it).
+    pub fn gateway_offline(
+        id: String,
+        gateway: &GatewayOffline<'_>,
+        since_ms: u64,
+        now_ms: u64,
+    ) -> Self {
+        let minutes = now_ms.saturating_sub(since_ms) as f64 / 60_000.0;
+        let reason = format!(
+            "Gateway {} at site {} offline ({}) for {minutes:.0} min: its {} asset(s) ({}) are not watched. Check its power and network link.",
+            gateway.id,
+            gateway.site,
+            gateway.cause,
+            gateway.assets.len(),
+            gateway.assets.join(", "),
+        );
+        WorkOrder {
+            id,
+            asset_id: gateway.id.to_owned(),
+            asset_kind: gateway.asset_kind,
+            site: gateway.site.to_owned(),
+            kind: WorkOrderKind::GatewayOffline,
+            status: WorkOrderStatus::Open,
+            priority: priority(WorkOrderKind::GatewayOffline, gateway.asset_kind, 0.0, 1.0),
+            created_at_ms: now_ms,
+            updated_at_ms: now_ms,
+            reason,
+            model: gateway.model.clone(),
+            alarm_threshold: 0.0,
+            peak_score: 0.0,
+            event_count: 0,
+            evidence: Vec::new(),
+            resolution: None,
+        }
     }
 
     /// Attaches an event as evidence; the priority may rise.
@@ -168,6 +218,18 @@ impl WorkOrder {
     }
 }
 
+/// What a gateway-offline work order says about the gateway.
+#[derive(Debug, Clone)]
+pub struct GatewayOffline<'a> {
+    pub id: &'a str,
+    pub site: &'a str,
+    /// Why it is offline, in words ("connection lost", "silent", ...).
+    pub cause: &'a str,
+    pub assets: &'a [String],
+    pub asset_kind: AssetKind,
+    pub model: ModelRef,
+}
+
 /// Whether an event warrants a work order (if none of its kind is open).
 pub fn opens(event: &AnomalyEvent) -> bool {
     match event.kind {
@@ -189,7 +251,7 @@ pub fn kind_of(event: &AnomalyEvent) -> WorkOrderKind {
 fn priority(kind: WorkOrderKind, asset: AssetKind, peak: f64, alarm: f64) -> u8 {
     match kind {
         WorkOrderKind::SensorFault => 3,
-        WorkOrderKind::ModelFault => 2,
+        WorkOrderKind::ModelFault | WorkOrderKind::GatewayOffline => 2,
         WorkOrderKind::Anomaly => {
             let severity = peak / alarm.max(f64::EPSILON);
             let structural = asset == AssetKind::Bridge && severity >= 2.0;

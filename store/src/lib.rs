@@ -94,6 +94,11 @@ impl SledStore {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let db = sled::Config::new()
             .path(dir)
+            // Every commit flushes itself. sled's periodic flusher thread
+            // would also keep the database locked for up to its period
+            // after the store is dropped, so a reopen in the same process
+            // (a restart of a component, a test) could fail.
+            .flush_every_ms(None)
             .open()
             .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", dir.display())))?;
         Ok(SledStore { db })
