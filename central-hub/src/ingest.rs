@@ -9,6 +9,10 @@
 //! acknowledged (dropping it is the only way to stop its redelivery); it
 //! never reaches the store.
 //!
+//! Every stored event (or redelivered one already stored) is confirmed to
+//! its gateway with a receipt (batched while messages queue up): the
+//! gateway keeps an event in its outbox until then.
+//!
 //! Births are not retained by the broker, so a hub that starts after its
 //! gateways (or lost its database) would never learn their healthy assets.
 //! On every connection the hub therefore asks all gateways for a rebirth,
@@ -105,7 +109,12 @@ struct Handled {
     ack: bool,
     /// (site, gateway) of a sender the hub has no birth for.
     unknown_gateway: Option<(String, String)>,
+    /// (site, gateway, event id) of an event now stored.
+    receipt: Option<(String, String, String)>,
 }
+
+/// Receipts not yet sent, by (site, gateway).
+type Receipts = HashMap<(String, String), Vec<String>>;
 
 /// Runs until `shutdown` is cancelled.
 pub async fn run(
@@ -129,6 +138,7 @@ pub async fn run(
     let liveness = settings.liveness;
     let network = tokio::spawn(poll_network(eventloop, tx, settings, stats.clone()));
     let mut rebirth_asked: HashMap<(String, String), Instant> = HashMap::new();
+    let mut receipts = Receipts::new();
     // A quarter of the silence limit, between 1 and 15 s.
     let sweep_every =
         (liveness.offline_after / 4).clamp(Duration::from_secs(1), Duration::from_secs(15));
@@ -180,6 +190,13 @@ pub async fn run(
                     // deduplication absorbs it.
                     tracing::warn!("cannot queue the acknowledgement: {e}");
                 }
+                if let Some((site, gateway, id)) = handled.receipt {
+                    let batch = receipts.entry((site, gateway)).or_default();
+                    batch.push(id);
+                    if batch.len() >= protocol::MAX_RECEIPT_IDS {
+                        send_receipts(&client, &mut receipts);
+                    }
+                }
                 if let Some(origin) = handled.unknown_gateway {
                     let due = rebirth_asked
                         .get(&origin)
@@ -195,6 +212,10 @@ pub async fn run(
                 }
             }
         }
+        // Nothing more waiting: confirm what was stored.
+        if !receipts.is_empty() && rx.is_empty() {
+            send_receipts(&client, &mut receipts);
+        }
     }
     let _ = client.disconnect().await;
     let mut network = network;
@@ -204,6 +225,23 @@ pub async fn run(
     {
         // Still trying to reach a broker that is gone: stop trying.
         network.abort();
+    }
+}
+
+/// Publishes the pending receipts, one message per gateway.
+fn send_receipts(client: &AsyncClient, receipts: &mut Receipts) {
+    for ((site, gateway), event_ids) in receipts.drain() {
+        let Ok(topic) = command::gateway_topic(&site, &gateway, Command::Receipt) else {
+            continue;
+        };
+        let n = event_ids.len();
+        let payload =
+            serde_json::to_vec(&protocol::Receipt { event_ids }).expect("a receipt serialises");
+        if let Err(e) = client.try_publish(topic, QoS::AtLeastOnce, false, payload) {
+            // The gateway sends those events again later; they are
+            // recognised and confirmed then.
+            tracing::warn!(%site, %gateway, "cannot queue a receipt for {n} event(s): {e}");
+        }
     }
 }
 
@@ -229,6 +267,7 @@ fn handle(ledger: &Ledger, stats: &IngestStats, publish: &Publish) -> Handled {
             return Handled {
                 ack: true,
                 unknown_gateway: None,
+                receipt: None,
             };
         }
     };
@@ -252,9 +291,14 @@ fn handle(ledger: &Ledger, stats: &IngestStats, publish: &Publish) -> Handled {
     let (site, gateway) = message.origin();
     let needs_birth = matches!(message, Message::Heartbeat(_) | Message::Event(_))
         && !ledger.knows_gateway(site, gateway);
+    let receipt = match &message {
+        Message::Event(e) if ack => Some((site.to_owned(), gateway.to_owned(), e.event_id.clone())),
+        _ => None,
+    };
     Handled {
         ack,
         unknown_gateway: needs_birth.then(|| (site.to_owned(), gateway.to_owned())),
+        receipt,
     }
 }
 

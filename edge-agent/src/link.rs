@@ -2,14 +2,17 @@
 //! records, then a death on the way out.
 //!
 //! Every record the hub must get is already on disk in the [`Outbox`]; the
-//! link publishes it and deletes it only on the broker's PUBACK. So the
-//! link never needs rumqttc's in-memory session state: each connection is
-//! a fresh rumqttc client whose requests map one to one, in order, onto its
-//! `Outgoing::Publish(pkid)` events, and from a packet id to its record.
-//! When a connection fails the client is dropped and the next connection
-//! starts again from the oldest unacknowledged record; a record the broker
-//! had taken but whose PUBACK was lost is sent twice, which the hub absorbs
-//! (it deduplicates by event id). At most [`WINDOW`] records are in flight.
+//! link publishes it and reports the broker's PUBACK to the outbox, which
+//! then deletes a heartbeat; an event stays until the hub's receipt names
+//! it. So the link never needs rumqttc's in-memory session state: each
+//! connection is a fresh rumqttc client whose requests map one to one, in
+//! order, onto its `Outgoing::Publish(pkid)` events, and from a packet id to
+//! its record. Each connection starts from the oldest record kept, so what
+//! a lost connection (or a restarted broker) swallowed is sent again, and
+//! so is everything unconfirmed when the hub announces itself (its rebirth
+//! request) or when receipts stop coming for a while ([`RECEIPT_PATIENCE`],
+//! doubling up to half an hour). The hub deduplicates by event id. At most
+//! [`WINDOW`] records are in flight.
 //!
 //! Two tasks per connection: the network task polls rumqttc's event loop
 //! (which connects and moves bytes) and reports each CONNACK, PUBACK and
@@ -31,7 +34,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use protocol::{Birth, Command, Death, DeathReason, Message, RebirthRequest, command, encode};
+use protocol::{
+    Birth, Command, Death, DeathReason, Message, RebirthRequest, Receipt, command, encode,
+};
 use rumqttc::{AsyncClient, ConnectionError, Event, LastWill, MqttOptions, Outgoing, Packet, QoS};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -58,11 +63,18 @@ const GOODBYE_TIMEOUT: Duration = Duration::from_secs(2);
 const MIN_REBIRTH_INTERVAL: Duration = Duration::from_secs(1);
 /// Outbox records published and not yet acknowledged, at most.
 pub const WINDOW: usize = 32;
+/// How long events may await the hub's receipt before they are sent again
+/// (then twice as long, up to [`MAX_RECEIPT_PATIENCE`]).
+pub const RECEIPT_PATIENCE: Duration = Duration::from_secs(60);
+const MAX_RECEIPT_PATIENCE: Duration = Duration::from_secs(1800);
 
 /// What the network task reports to the publisher.
 enum LinkEvent {
-    Connected { session_present: bool },
-    Command(Command),
+    Connected {
+        session_present: bool,
+    },
+    /// The hub asked for the birth (and is there to receive events).
+    Rebirth,
 }
 
 /// Why a connection ended.
@@ -144,7 +156,7 @@ pub async fn run(
         at: OnceLock::new(),
     };
     let (acks_tx, acks_rx) = mpsc::unbounded_channel();
-    let acker = tokio::spawn(acknowledge(outbox.clone(), acks_rx));
+    let acker = tokio::spawn(settle(outbox.clone(), acks_rx));
     let mut backoff = Backoff::default();
     let link = Link {
         settings: &settings,
@@ -185,18 +197,36 @@ pub async fn run(
     }
 }
 
-/// Deletes acknowledged records, in batches.
-async fn acknowledge(outbox: Arc<Outbox>, mut acks: mpsc::UnboundedReceiver<u64>) {
-    while let Some(first) = acks.recv().await {
-        let mut batch = vec![first];
-        while let Ok(seq) = acks.try_recv() {
-            batch.push(seq);
+/// What the broker or the hub said about records.
+enum Settled {
+    /// The broker's PUBACK for this record.
+    Acknowledged(u64),
+    /// The hub's receipt for these events.
+    Receipt(Vec<String>),
+}
+
+/// Tells the outbox what was acknowledged and confirmed, in batches.
+async fn settle(outbox: Arc<Outbox>, mut settled: mpsc::UnboundedReceiver<Settled>) {
+    while let Some(first) = settled.recv().await {
+        let (mut acked, mut confirmed) = (Vec::new(), Vec::new());
+        let mut next = Some(first);
+        while let Some(s) = next {
+            match s {
+                Settled::Acknowledged(seq) => acked.push(seq),
+                Settled::Receipt(ids) => confirmed.extend(ids),
+            }
+            next = settled.try_recv().ok();
         }
         let outbox = outbox.clone();
-        let done = tokio::task::spawn_blocking(move || outbox.acknowledge(&batch)).await;
+        let done = tokio::task::spawn_blocking(move || {
+            outbox.acknowledge(&acked)?;
+            outbox.confirm(&confirmed)
+        })
+        .await;
         if let Ok(Err(e)) = done {
-            // The records stay and are sent again on the next connection.
-            tracing::warn!("cannot delete acknowledged outbox records: {e}");
+            // The records stay and are sent again later: duplicates the hub
+            // absorbs, never a hole.
+            tracing::warn!("cannot settle outbox records: {e}");
         }
     }
 }
@@ -208,7 +238,7 @@ struct Link<'a> {
     outbox: &'a Arc<Outbox>,
     counters: &'a Arc<Counters>,
     deadline: &'a DrainDeadline,
-    acks: &'a mpsc::UnboundedSender<u64>,
+    acks: &'a mpsc::UnboundedSender<Settled>,
 }
 
 impl Link<'_> {
@@ -259,6 +289,9 @@ impl Link<'_> {
         let mut connected = false;
         let mut cursor = Cursor::default();
         let mut last_birth: Option<Instant> = None;
+        let mut patience = RECEIPT_PATIENCE;
+        let mut resend_at = Instant::now() + patience;
+        let mut confirmed = self.outbox.counters().confirmed;
         loop {
             if connected {
                 while lock(&tracker).outstanding() < WINDOW {
@@ -281,6 +314,21 @@ impl Link<'_> {
             }
             tokio::select! {
                 end = &mut network => return ended(end),
+                _ = tokio::time::sleep_until(resend_at) => {
+                    let c = self.outbox.counters();
+                    if c.confirmed == confirmed && c.awaiting_receipt > 0 {
+                        tracing::warn!(
+                            events = c.awaiting_receipt,
+                            "no receipt from the hub for {patience:?}; sending unconfirmed events again"
+                        );
+                        cursor = Cursor::default();
+                        patience = (patience * 2).min(MAX_RECEIPT_PATIENCE);
+                    } else {
+                        patience = RECEIPT_PATIENCE;
+                    }
+                    confirmed = c.confirmed;
+                    resend_at = Instant::now() + patience;
+                }
                 Some(event) = events_rx.recv() => {
                     if let LinkEvent::Connected { session_present } = event {
                         tracing::info!(
@@ -299,6 +347,10 @@ impl Link<'_> {
                         }
                     } else if last_birth.is_some_and(|t| t.elapsed() < MIN_REBIRTH_INTERVAL) {
                         continue;
+                    } else {
+                        // The hub is (back) here: whatever it has not
+                        // confirmed, it may never have received.
+                        cursor = Cursor::default();
                     }
                     let mut b = self.birth.clone();
                     b.ts_ms = now_ms();
@@ -386,7 +438,7 @@ async fn poll_network(
     mut eventloop: rumqttc::EventLoop,
     events: mpsc::Sender<LinkEvent>,
     tracker: SharedTracker,
-    acks: mpsc::UnboundedSender<u64>,
+    acks: mpsc::UnboundedSender<Settled>,
     counters: Arc<Counters>,
 ) -> SessionEnd {
     loop {
@@ -404,16 +456,22 @@ async fn poll_network(
                     if event {
                         counters.add_event_published();
                     }
-                    let _ = acks.send(seq);
+                    let _ = acks.send(Settled::Acknowledged(seq));
                 }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => match command::parse(&p.topic) {
-                Ok(cmd) => {
+                Ok(Command::Receipt) => match serde_json::from_slice::<Receipt>(&p.payload) {
+                    Ok(r) => {
+                        let _ = acks.send(Settled::Receipt(r.event_ids));
+                    }
+                    Err(e) => tracing::warn!(topic = %p.topic, "unreadable receipt ignored: {e}"),
+                },
+                Ok(Command::Rebirth) => {
                     let reason = serde_json::from_slice::<RebirthRequest>(&p.payload)
                         .map(|r| r.reason)
                         .unwrap_or_else(|_| "no readable reason".into());
-                    tracing::info!(command = cmd.as_str(), %reason, "command from the hub");
-                    let _ = events.try_send(LinkEvent::Command(cmd));
+                    tracing::info!(%reason, "rebirth requested by the hub");
+                    let _ = events.try_send(LinkEvent::Rebirth);
                 }
                 Err(e) => {
                     tracing::warn!(topic = %p.topic, "ignored message on a command topic: {e}")

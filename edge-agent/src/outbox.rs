@@ -1,11 +1,15 @@
 //! The gateway's durable outbox: what the hub must get is on disk before it
-//! is published, and leaves the disk only when the broker acknowledges it.
+//! is published, and leaves the disk only once it is safe elsewhere.
 //!
 //! Why ours: rumqttc keeps unacknowledged QoS 1 publishes in memory only,
 //! and forgets them when the broker reports no session; a gateway that
 //! loses power, or a broker that restarts, would lose them. So every event
-//! and heartbeat is committed here (sled, flushed) first; the link publishes
-//! from here and deletes a record on its PUBACK (see [`crate::link`]).
+//! and heartbeat is committed here (sled, flushed) first and the link
+//! publishes from here (see [`crate::link`]). A heartbeat is deleted on the
+//! broker's PUBACK. An event is deleted only when the hub's receipt names
+//! it: a broker without persistence (the embedded one) that restarts loses
+//! what it had acknowledged but not yet delivered, and the gateway then
+//! sends it again (the hub deduplicates by event id).
 //!
 //! **Order.** Events (detector transitions, sensor and model faults) go
 //! before telemetry (heartbeats), each oldest first: a backlog of telemetry
@@ -22,7 +26,7 @@
 //! garbage is logged with the reason, counted, deleted and skipped: it never
 //! stops the agent nor hides the records behind it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
@@ -124,6 +128,8 @@ pub struct Record {
     pub seq: u64,
     pub class: Class,
     pub enqueued_ms: u64,
+    /// Events: the id a hub receipt names.
+    pub event_id: Option<String>,
     pub topic: String,
     pub payload: Vec<u8>,
 }
@@ -131,11 +137,15 @@ pub struct Record {
 /// Figures for the heartbeat.
 pub use protocol::OutboxCounters;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Entry {
     class: Class,
     bytes: u64,
     enqueued_ms: u64,
+    /// Events: the id the hub's receipt names.
+    event_id: Option<String>,
+    /// The broker acknowledged it (events then wait for a receipt).
+    delivered: bool,
 }
 
 #[derive(Debug, Default)]
@@ -143,6 +153,7 @@ struct Index {
     /// Events and alarms, by sequence number.
     urgent: BTreeMap<u64, Entry>,
     telemetry: BTreeMap<u64, Entry>,
+    by_event: HashMap<String, u64>,
     bytes: u64,
     next_seq: u64,
 }
@@ -157,6 +168,9 @@ impl Index {
 
     fn insert(&mut self, seq: u64, entry: Entry) {
         self.bytes += entry.bytes;
+        if let Some(id) = &entry.event_id {
+            self.by_event.insert(id.clone(), seq);
+        }
         self.lane(entry.class).insert(seq, entry);
     }
 
@@ -166,7 +180,17 @@ impl Index {
             .remove(&seq)
             .or_else(|| self.telemetry.remove(&seq))?;
         self.bytes -= entry.bytes;
+        if let Some(id) = &entry.event_id {
+            self.by_event.remove(id);
+        }
         Some(entry)
+    }
+
+    fn get_mut(&mut self, seq: u64) -> Option<&mut Entry> {
+        match self.urgent.get_mut(&seq) {
+            Some(e) => Some(e),
+            None => self.telemetry.get_mut(&seq),
+        }
     }
 
     /// The record to drop first for a newcomer of class `limit`: the oldest
@@ -178,7 +202,7 @@ impl Index {
             lane.iter()
                 .filter(|(_, e)| e.class == class)
                 .find(|x| free(x))
-                .map(|(s, e)| (*s, *e))
+                .map(|(s, e)| (*s, e.clone()))
         };
         [Class::Telemetry, Class::Event, Class::Alarm]
             .into_iter()
@@ -194,6 +218,7 @@ impl Index {
 struct Stats {
     accepted: AtomicU64,
     acknowledged: AtomicU64,
+    confirmed: AtomicU64,
     dropped: [AtomicU64; 3],
     expired: AtomicU64,
     corrupt: AtomicU64,
@@ -214,14 +239,24 @@ fn key(seq: u64) -> String {
 }
 
 /// The stored form: magic, class, enqueue time (ms, LE), topic length (LE),
-/// topic, payload, CRC-32 of all before it (LE).
-fn encode(class: Class, enqueued_ms: u64, topic: &str, payload: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(HEADER + topic.len() + payload.len() + 4);
+/// topic, event id length (1 byte, 0 for none), event id, payload, CRC-32 of
+/// all before it (LE).
+fn encode(
+    class: Class,
+    enqueued_ms: u64,
+    event_id: Option<&str>,
+    topic: &str,
+    payload: &[u8],
+) -> Vec<u8> {
+    let id = event_id.unwrap_or_default();
+    let mut v = Vec::with_capacity(HEADER + topic.len() + 1 + id.len() + payload.len() + 4);
     v.extend_from_slice(MAGIC);
     v.push(class as u8);
     v.extend_from_slice(&enqueued_ms.to_le_bytes());
     v.extend_from_slice(&(topic.len() as u16).to_le_bytes());
     v.extend_from_slice(topic.as_bytes());
+    v.push(id.len() as u8);
+    v.extend_from_slice(id.as_bytes());
     v.extend_from_slice(payload);
     v.extend_from_slice(&CRC.checksum(&v).to_le_bytes());
     v
@@ -246,15 +281,28 @@ fn decode(seq: u64, bytes: &[u8]) -> Result<Record, String> {
     if topic_len > rest.len() {
         return Err(format!("topic length {topic_len} beyond the record"));
     }
-    let topic = std::str::from_utf8(&rest[..topic_len])
-        .map_err(|_| "topic is not UTF-8".to_string())?
-        .to_owned();
+    let text = |b: &[u8], what: &str| {
+        std::str::from_utf8(b)
+            .map(str::to_owned)
+            .map_err(|_| format!("{what} is not UTF-8"))
+    };
+    let topic = text(&rest[..topic_len], "topic")?;
+    let rest = &rest[topic_len..];
+    let id_len = *rest.first().ok_or("no event id length")? as usize;
+    if 1 + id_len > rest.len() {
+        return Err(format!("event id length {id_len} beyond the record"));
+    }
+    let event_id = text(&rest[1..1 + id_len], "event id")?;
+    if (class == Class::Telemetry) != event_id.is_empty() {
+        return Err("event id does not fit the class".into());
+    }
     Ok(Record {
         seq,
         class,
         enqueued_ms,
+        event_id: (!event_id.is_empty()).then_some(event_id),
         topic,
-        payload: rest[topic_len..].to_vec(),
+        payload: rest[1 + id_len..].to_vec(),
     })
 }
 
@@ -279,6 +327,8 @@ impl Outbox {
                         class: r.class,
                         bytes: bytes.len() as u64,
                         enqueued_ms: r.enqueued_ms,
+                        event_id: r.event_id,
+                        delivered: false,
                     };
                     index.insert(r.seq, entry);
                 }
@@ -332,20 +382,25 @@ impl Outbox {
                 return Ok(Pushed::Dropped);
             }
         };
-        self.push_raw(class, &envelope.topic, &envelope.payload, now_ms)
+        let event_id = match message {
+            Message::Event(e) => Some(e.event_id.as_str()),
+            _ => None,
+        };
+        self.push_raw(class, event_id, &envelope.topic, &envelope.payload, now_ms)
     }
 
-    /// [`Outbox::push`] for an encoded message.
+    /// [`Outbox::push`] for an encoded message (`event_id` for an event).
     pub fn push_raw(
         &self,
         class: Class,
+        event_id: Option<&str>,
         topic: &str,
         payload: &[u8],
         now_ms: u64,
     ) -> Result<Pushed, OutboxError> {
         let mut index = self.index();
         let seq = index.next_seq;
-        let value = encode(class, now_ms, topic, payload);
+        let value = encode(class, now_ms, event_id, topic, payload);
         let size = value.len() as u64;
         let oldest_kept = now_ms.saturating_sub(self.config.max_age_s * 1000);
         let mut victims: Vec<(u64, Entry)> = index
@@ -353,7 +408,7 @@ impl Outbox {
             .iter()
             .chain(index.telemetry.iter())
             .filter(|(_, e)| e.enqueued_ms < oldest_kept)
-            .map(|(s, e)| (*s, *e))
+            .map(|(s, e)| (*s, e.clone()))
             .collect();
         let expired = victims.len();
         let mut freed: u64 = victims.iter().map(|(_, e)| e.bytes).sum();
@@ -409,6 +464,8 @@ impl Outbox {
                 class,
                 bytes: size,
                 enqueued_ms: now_ms,
+                event_id: event_id.map(str::to_owned),
+                delivered: false,
             },
         );
         drop(index);
@@ -455,29 +512,56 @@ impl Outbox {
         }
     }
 
-    /// Deletes records the broker acknowledged (unknown ones, already
-    /// dropped, are ignored). Returns how many were still kept.
+    /// Notes records the broker acknowledged: telemetry is deleted, events
+    /// wait for the hub's receipt. Unknown ones (already dropped or
+    /// confirmed) are ignored. Returns how many were still kept.
     pub fn acknowledge(&self, seqs: &[u64]) -> Result<usize, StoreError> {
         let mut index = self.index();
-        let known: Vec<u64> = seqs
+        let mut known = 0;
+        let mut deletes = Vec::new();
+        for &s in seqs {
+            let Some(entry) = index.get_mut(s) else {
+                continue;
+            };
+            known += 1;
+            if entry.class == Class::Telemetry {
+                deletes.push(s);
+            } else {
+                entry.delivered = true;
+            }
+        }
+        self.delete(&mut index, &deletes)?;
+        drop(index);
+        self.stats.acknowledged.fetch_add(known, Relaxed);
+        self.changed.notify_one();
+        Ok(known as usize)
+    }
+
+    /// Deletes the events a hub receipt names (unknown ids are ignored).
+    /// Returns how many were still kept.
+    pub fn confirm(&self, event_ids: &[String]) -> Result<usize, StoreError> {
+        let mut index = self.index();
+        let seqs: Vec<u64> = event_ids
             .iter()
-            .copied()
-            .filter(|s| index.urgent.contains_key(s) || index.telemetry.contains_key(s))
+            .filter_map(|id| index.by_event.get(id).copied())
             .collect();
-        if known.is_empty() {
-            return Ok(0);
+        self.delete(&mut index, &seqs)?;
+        drop(index);
+        self.stats.confirmed.fetch_add(seqs.len() as u64, Relaxed);
+        self.changed.notify_one();
+        Ok(seqs.len())
+    }
+
+    fn delete(&self, index: &mut Index, seqs: &[u64]) -> Result<(), StoreError> {
+        if seqs.is_empty() {
+            return Ok(());
         }
         self.store
-            .commit(known.iter().map(|s| Write::Delete(key(*s))).collect())?;
-        for s in &known {
+            .commit(seqs.iter().map(|s| Write::Delete(key(*s))).collect())?;
+        for s in seqs {
             index.remove(*s);
         }
-        drop(index);
-        self.stats
-            .acknowledged
-            .fetch_add(known.len() as u64, Relaxed);
-        self.changed.notify_one();
-        Ok(known.len())
+        Ok(())
     }
 
     /// Records kept (events, all).
@@ -503,6 +587,8 @@ impl Outbox {
             bytes: index.bytes,
             accepted: self.stats.accepted.load(Relaxed),
             acknowledged: self.stats.acknowledged.load(Relaxed),
+            awaiting_receipt: index.urgent.values().filter(|e| e.delivered).count() as u64,
+            confirmed: self.stats.confirmed.load(Relaxed),
             dropped_telemetry: dropped(Class::Telemetry),
             dropped_events: dropped(Class::Event),
             dropped_alarms: dropped(Class::Alarm),

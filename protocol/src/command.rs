@@ -7,10 +7,16 @@
 //! - `pdm/v1/cmd/{command}` goes to every gateway;
 //! - `pdm/v1/{site}/{gateway}/cmd/{command}` goes to one gateway.
 //!
-//! The only command so far is `rebirth`: "publish your birth again". The hub
-//! sends it to everyone when it connects (it may have started after the
-//! gateways, or lost its database) and to one gateway when it hears from a
-//! gateway it has no birth for, as Sparkplug B does with its rebirth request.
+//! - `rebirth`: "publish your birth again". The hub sends it to everyone
+//!   when it connects (it may have started after the gateways, or lost its
+//!   database) and to one gateway when it hears from a gateway it has no
+//!   birth for, as Sparkplug B does with its rebirth request. A gateway also
+//!   takes it as "the hub is (back) here" and sends again every event the
+//!   hub has not confirmed.
+//! - `receipt` ([`Receipt`]): "these events are stored". A gateway keeps
+//!   each event in its outbox until the hub's receipt names it, so an event
+//!   a broker accepted and then lost (a broker without persistence that
+//!   restarted) is sent again.
 
 use serde::{Deserialize, Serialize};
 
@@ -22,18 +28,22 @@ use crate::topic::{ROOT, TopicError, VERSION_SEGMENT};
 pub enum Command {
     /// Publish the birth message again.
     Rebirth,
+    /// The hub stored these events.
+    Receipt,
 }
 
 impl Command {
     pub fn as_str(self) -> &'static str {
         match self {
             Command::Rebirth => "rebirth",
+            Command::Receipt => "receipt",
         }
     }
 
     fn parse(segment: &str) -> Result<Self, TopicError> {
         match segment {
             "rebirth" => Ok(Command::Rebirth),
+            "receipt" => Ok(Command::Receipt),
             other => Err(TopicError::Kind(other.to_owned())),
         }
     }
@@ -45,6 +55,15 @@ pub struct RebirthRequest {
     pub ts_ms: u64,
     pub reason: String,
 }
+
+/// The payload of a receipt: events the hub has stored (or already had).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub event_ids: Vec<String>,
+}
+
+/// Most event ids in one receipt (about 40 bytes each).
+pub const MAX_RECEIPT_IDS: usize = 256;
 
 /// Topic of a command to every gateway.
 pub fn broadcast_topic(command: Command) -> String {
@@ -103,6 +122,9 @@ mod tests {
         }
         let filters = gateway_filters("north", "gw-1");
         assert_eq!(filters, ["pdm/v1/cmd/+", "pdm/v1/north/gw-1/cmd/+"]);
+        let receipt = gateway_topic("north", "gw-1", Command::Receipt).unwrap();
+        assert_eq!(receipt, "pdm/v1/north/gw-1/cmd/receipt");
+        assert_eq!(parse(&receipt), Ok(Command::Receipt));
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub mod messages;
 pub mod topic;
 
 pub use codec::{DecodeError, Envelope, MAX_PAYLOAD_BYTES, decode, encode};
-pub use command::{Command, RebirthRequest};
+pub use command::{Command, MAX_RECEIPT_IDS, RebirthRequest, Receipt};
 pub use health::health_index;
 pub use ids::{IdError, validate_id};
 pub use messages::{

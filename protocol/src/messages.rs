@@ -258,8 +258,14 @@ pub struct OutboxCounters {
     pub bytes: u64,
     /// Records kept since the agent started.
     pub accepted: u64,
-    /// Records acknowledged by the broker (and deleted) since the start.
+    /// Records acknowledged by the broker since the start (telemetry is
+    /// then deleted; an event waits for the hub's receipt).
     pub acknowledged: u64,
+    /// Events the broker acknowledged whose receipt from the hub is still
+    /// awaited (kept, and sent again when the hub reconnects).
+    pub awaiting_receipt: u64,
+    /// Events the hub's receipts confirmed (and deleted) since the start.
+    pub confirmed: u64,
     /// Records dropped for room, by class (the newcomer included when the
     /// outbox was full of more important records).
     pub dropped_telemetry: u64,
