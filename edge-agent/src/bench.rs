@@ -131,6 +131,7 @@ fn sim_source(seed: u64, sample_rate_hz: f64, speed: f64) -> SourceConfig {
         seed,
         speed,
         sample_rate_hz: Some(sample_rate_hz),
+        duration_s: None,
         fault: None,
     })
 }

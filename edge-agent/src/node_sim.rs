@@ -79,6 +79,7 @@ pub fn serve(options: &NodeSimOptions) -> Result<()> {
         seed: options.seed,
         speed: 0.0,
         sample_rate_hz: Some(options.sample_rate_hz),
+        duration_s: None,
         fault: options.fault.clone(),
     })
     .open(options.kind, 0, &AssetAnalysis::default())?;

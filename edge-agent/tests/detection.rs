@@ -48,6 +48,7 @@ fn sim(seed: u64, fault: Option<FaultConfig>) -> SourceConfig {
         seed,
         speed: 0.0,
         sample_rate_hz: None,
+        duration_s: None,
         fault,
     })
 }

@@ -61,6 +61,7 @@ fn acquisition_never_waits_for_scoring_windows_are_dropped_and_counted() {
         seed: 3401,
         speed: 0.0,
         sample_rate_hz: None,
+        duration_s: None,
         fault: None,
     })
     .open(AssetKind::Pump, 0, &AssetAnalysis::default())

@@ -25,6 +25,7 @@ fn record(path: &Path, seed: u64, fault: Option<FaultConfig>, seconds: usize) {
         seed,
         speed: 0.0,
         sample_rate_hz: Some(RATE),
+        duration_s: None,
         fault,
     })
     .open(AssetKind::Pump, 0, &AssetAnalysis::default())

@@ -24,6 +24,7 @@ fn dropped_windows_are_counted_and_reported_in_the_heartbeat() {
         seed: 3601,
         speed: 0.0,
         sample_rate_hz: None,
+        duration_s: None,
         fault: None,
     })
     .open(AssetKind::Pump, 0, &AssetAnalysis::default())

@@ -185,6 +185,7 @@ mod tests {
                 seed: 3,
                 speed: 0.0,
                 sample_rate_hz: None,
+                duration_s: None,
                 fault,
             },
             0,

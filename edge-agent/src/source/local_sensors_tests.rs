@@ -9,6 +9,7 @@ fn pump(seed: u64) -> Box<dyn Source> {
         seed,
         speed: 0.0,
         sample_rate_hz: Some(4000.0),
+        duration_s: None,
         fault: None,
     })
     .open(AssetKind::Pump, 0, &AssetAnalysis::default())

@@ -157,6 +157,10 @@ pub struct SimConfig {
     pub sample_rate_hz: Option<f64>,
     /// A fault that develops during the run.
     pub fault: Option<FaultConfig>,
+    /// Seconds of signal, after which the simulator ends like a recording
+    /// (default: it runs until the agent stops).
+    #[serde(default)]
+    pub duration_s: Option<f64>,
 }
 
 /// A fault injected into a simulator.
@@ -252,15 +256,58 @@ impl SourceConfig {
         analysis: &AssetAnalysis,
     ) -> Result<Box<dyn Source>, SourceError> {
         Ok(match (self, kind) {
-            (SourceConfig::Sim(sim), AssetKind::Pump) => {
-                Box::new(PumpSim::new(sim, start_us, analysis))
+            (SourceConfig::Sim(sim), _) => {
+                let source: Box<dyn Source> = match kind {
+                    AssetKind::Pump => Box::new(PumpSim::new(sim, start_us, analysis)),
+                    AssetKind::Bridge => Box::new(BridgeSim::new(sim, start_us)),
+                };
+                match sim.duration_s {
+                    Some(seconds) => Box::new(Limited::new(source, seconds)),
+                    None => source,
+                }
             }
-            (SourceConfig::Sim(sim), AssetKind::Bridge) => Box::new(BridgeSim::new(sim, start_us)),
             (SourceConfig::Csv(csv), _) => Box::new(CsvReplay::open(csv, start_us)?),
             (SourceConfig::F32le(raw), _) => Box::new(RawReplay::open(raw, start_us)?),
             (SourceConfig::Node(node), _) => Box::new(NodeLink::open(node)?),
             (SourceConfig::Local(local), _) => local_sensors::open(local)?,
         })
+    }
+}
+
+/// A simulator that ends after a number of seconds of signal.
+struct Limited {
+    inner: Box<dyn Source>,
+    samples_left: f64,
+}
+
+impl Limited {
+    fn new(inner: Box<dyn Source>, seconds: f64) -> Self {
+        let samples_left = seconds * inner.sample_rate_hz();
+        Limited {
+            inner,
+            samples_left,
+        }
+    }
+}
+
+impl Source for Limited {
+    fn sample_rate_hz(&self) -> f64 {
+        self.inner.sample_rate_hz()
+    }
+
+    fn poll(&mut self) -> Result<SourcePoll, SourceError> {
+        if self.samples_left < 1.0 {
+            return Ok(SourcePoll::End);
+        }
+        let poll = self.inner.poll()?;
+        if let SourcePoll::Block(b) = &poll {
+            self.samples_left -= b.vibration.len() as f64;
+        }
+        Ok(poll)
+    }
+
+    fn pacing(&self) -> Pacing {
+        self.inner.pacing()
     }
 }
 
@@ -285,6 +332,11 @@ fn check_speed(speed: f64) -> Result<(), String> {
 impl SimConfig {
     fn validate(&self, kind: AssetKind) -> Result<(), String> {
         check_speed(self.speed)?;
+        if let Some(d) = self.duration_s
+            && !(d.is_finite() && d > 0.0)
+        {
+            return Err(format!("source.duration_s = {d} must be > 0"));
+        }
         let min_rate = match kind {
             AssetKind::Pump => pump_sim::PUMP_SAMPLE_RATE_HZ,
             AssetKind::Bridge => 50.0,
@@ -352,4 +404,46 @@ pub fn now_us() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_micros() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_simulator_with_a_duration_ends_like_a_recording() {
+        let config = SourceConfig::Sim(SimConfig {
+            seed: 1,
+            speed: 0.0,
+            sample_rate_hz: None,
+            duration_s: Some(1.0),
+            fault: None,
+        });
+        let mut source = config
+            .open(AssetKind::Bridge, 0, &AssetAnalysis::default())
+            .unwrap();
+        let mut samples = 0;
+        for _ in 0..100 {
+            match source.poll().unwrap() {
+                SourcePoll::Block(b) => samples += b.vibration.len(),
+                SourcePoll::End => break,
+                SourcePoll::Idle => {}
+            }
+        }
+        assert_eq!(
+            samples as f64,
+            source.sample_rate_hz(),
+            "one second of signal"
+        );
+        assert_eq!(source.poll().unwrap(), SourcePoll::End);
+        let SourceConfig::Sim(mut bad) = config else {
+            unreachable!()
+        };
+        bad.duration_s = Some(0.0);
+        assert!(
+            bad.validate(AssetKind::Pump)
+                .unwrap_err()
+                .contains("duration_s")
+        );
+    }
 }

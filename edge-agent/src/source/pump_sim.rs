@@ -186,6 +186,7 @@ mod tests {
                 seed: 11,
                 speed: 0.0,
                 sample_rate_hz: None,
+                duration_s: None,
                 fault,
             },
             1_000_000,

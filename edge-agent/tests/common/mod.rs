@@ -58,6 +58,7 @@ pub fn pump_windows(seed: u64, fault: Option<FaultConfig>, count: usize) -> Vec<
         seed,
         speed: 0.0,
         sample_rate_hz: Some(5120.0),
+        duration_s: None,
         fault,
     })
     .open(
