@@ -1,19 +1,20 @@
 //! The HTTP API and the operators' page.
 //!
 //! JSON views of the stored state: assets with health and state, the work
-//! order queue (most urgent first), gateways, and ingest counters. Times are
+//! order queue (most urgent first), gateways, the events received (an
+//! asset's history), and ingest counters. Times are
 //! RFC 3339 (UTC). The page at `/` is a single self-contained HTML file that
 //! polls these endpoints: it works offline in a control room.
 
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -40,6 +41,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/work-orders", get(work_orders))
         .route("/api/work-orders/{id}", get(work_order))
         .route("/api/gateways", get(gateways))
+        .route("/api/events", get(events))
         .route("/api/stats", get(stats))
         .with_state(state)
 }
@@ -163,6 +165,65 @@ async fn gateways(State(s): State<ApiState>) -> Result<Json<Vec<GatewayView>>, A
         })
         .collect();
     Ok(Json(views))
+}
+
+/// Which events `/api/events` lists: all filters optional; the newest
+/// `limit` (default 10 000) that match, oldest first.
+#[derive(Debug, Deserialize)]
+struct EventQuery {
+    site: Option<String>,
+    gateway: Option<String>,
+    asset: Option<String>,
+    limit: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct EventView {
+    event_id: String,
+    site: String,
+    gateway: String,
+    asset_id: String,
+    kind: &'static str,
+    state: &'static str,
+    previous_state: &'static str,
+    score: f64,
+    raised_at: String,
+    received_at: String,
+    work_order: Option<String>,
+}
+
+async fn events(
+    State(s): State<ApiState>,
+    Query(q): Query<EventQuery>,
+) -> Result<Json<Vec<EventView>>, ApiError> {
+    let keep = |v: &Option<String>, actual: &str| v.as_deref().is_none_or(|want| want == actual);
+    let mut matching: Vec<EventView> = s
+        .ledger
+        .events()?
+        .into_iter()
+        .filter(|st| {
+            let e = &st.event;
+            keep(&q.site, &e.site) && keep(&q.gateway, &e.gateway) && keep(&q.asset, &e.asset_id)
+        })
+        .map(|st| EventView {
+            event_id: st.event.event_id.clone(),
+            site: st.event.site.clone(),
+            gateway: st.event.gateway.clone(),
+            asset_id: st.event.asset_id.clone(),
+            kind: st.event.kind.as_str(),
+            state: st.event.state.as_str(),
+            previous_state: st.event.previous_state.as_str(),
+            score: st.event.score,
+            raised_at: rfc3339(st.event.raised_at_ms),
+            received_at: rfc3339(st.received_at_ms),
+            work_order: st.work_order,
+        })
+        .collect();
+    let limit = q.limit.unwrap_or(10_000);
+    if matching.len() > limit {
+        matching.drain(..matching.len() - limit);
+    }
+    Ok(Json(matching))
 }
 
 async fn stats(State(s): State<ApiState>) -> Json<crate::ingest::IngestCounters> {

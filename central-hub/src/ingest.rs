@@ -98,7 +98,7 @@ enum Inbound {
 pub const MAX_INCOMING_PACKET_BYTES: usize = 4 * 1024 * 1024;
 
 /// Capacity of rumqttc's request queue: well above the broker's inflight
-/// window (100 unacknowledged messages), so acknowledgements always fit.
+/// window (100 unacknowledged messages).
 const REQUEST_QUEUE: usize = 1024;
 
 /// Least time between two rebirth requests to the same gateway.
@@ -129,12 +129,16 @@ pub async fn run(
         .set_clean_session(false)
         .set_manual_acks(true)
         .set_max_packet_size(MAX_INCOMING_PACKET_BYTES, MAX_INCOMING_PACKET_BYTES);
-    // The worker below never waits on rumqttc's request queue (acks and
-    // commands use try_*), while the network task may wait on `tx` until the
-    // worker drains it: no cycle, so no deadlock even when a burst of QoS 0
-    // publishes outruns the broker's inflight limit.
+    // Acknowledgements must never be lost: a broker stops sending once its
+    // inflight window is full of messages the hub has not acknowledged. So
+    // the worker waits for room in rumqttc's request queue to ack. The
+    // network task, which drains that queue, must then never wait for the
+    // worker: it hands messages over on an unbounded channel, whose length
+    // the broker's inflight window bounds (a message it sent is only
+    // acknowledged after the worker took it). Measured: with a bounded
+    // channel both waited on each other after a backlog of ~1000 events.
     let (client, eventloop) = AsyncClient::new(options, REQUEST_QUEUE);
-    let (tx, mut rx) = mpsc::channel(256);
+    let (tx, mut rx) = mpsc::unbounded_channel();
     let liveness = settings.liveness;
     let network = tokio::spawn(poll_network(eventloop, tx, settings, stats.clone()));
     let mut rebirth_asked: HashMap<(String, String), Instant> = HashMap::new();
@@ -184,17 +188,17 @@ pub async fn run(
                     continue;
                 };
                 if handled.ack
-                    && let Err(e) = client.try_ack(&publish)
+                    && let Err(e) = client.ack(&publish).await
                 {
-                    // Unacknowledged, it comes again after a reconnect and
-                    // deduplication absorbs it.
+                    // The client is gone (shutting down): unacknowledged, it
+                    // comes again after a restart and deduplication absorbs it.
                     tracing::warn!("cannot queue the acknowledgement: {e}");
                 }
                 if let Some((site, gateway, id)) = handled.receipt {
                     let batch = receipts.entry((site, gateway)).or_default();
                     batch.push(id);
                     if batch.len() >= protocol::MAX_RECEIPT_IDS {
-                        send_receipts(&client, &mut receipts);
+                        send_receipts(&client, &mut receipts).await;
                     }
                 }
                 if let Some(origin) = handled.unknown_gateway {
@@ -214,7 +218,7 @@ pub async fn run(
         }
         // Nothing more waiting: confirm what was stored.
         if !receipts.is_empty() && rx.is_empty() {
-            send_receipts(&client, &mut receipts);
+            send_receipts(&client, &mut receipts).await;
         }
     }
     let _ = client.disconnect().await;
@@ -229,7 +233,7 @@ pub async fn run(
 }
 
 /// Publishes the pending receipts, one message per gateway.
-fn send_receipts(client: &AsyncClient, receipts: &mut Receipts) {
+async fn send_receipts(client: &AsyncClient, receipts: &mut Receipts) {
     for ((site, gateway), event_ids) in receipts.drain() {
         let Ok(topic) = command::gateway_topic(&site, &gateway, Command::Receipt) else {
             continue;
@@ -237,7 +241,11 @@ fn send_receipts(client: &AsyncClient, receipts: &mut Receipts) {
         let n = event_ids.len();
         let payload =
             serde_json::to_vec(&protocol::Receipt { event_ids }).expect("a receipt serialises");
-        if let Err(e) = client.try_publish(topic, QoS::AtLeastOnce, false, payload) {
+        // At most once: a receipt must never hold up acknowledgements (a
+        // QoS 1 one would take a slot of the client's inflight window, and
+        // a full window stops the acknowledgements queued behind it). A
+        // lost receipt costs a resend that is recognised and confirmed.
+        if let Err(e) = client.publish(topic, QoS::AtMostOnce, false, payload).await {
             // The gateway sends those events again later; they are
             // recognised and confirmed then.
             tracing::warn!(%site, %gateway, "cannot queue a receipt for {n} event(s): {e}");
@@ -304,7 +312,7 @@ fn handle(ledger: &Ledger, stats: &IngestStats, publish: &Publish) -> Handled {
 
 async fn poll_network(
     mut eventloop: rumqttc::EventLoop,
-    inbound: mpsc::Sender<Inbound>,
+    inbound: mpsc::UnboundedSender<Inbound>,
     settings: IngestSettings,
     stats: Arc<IngestStats>,
 ) {
@@ -332,7 +340,7 @@ async fn poll_network(
             }
         };
         if let Some(i) = next
-            && inbound.send(i).await.is_err()
+            && inbound.send(i).is_err()
         {
             return;
         }

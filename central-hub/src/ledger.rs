@@ -103,6 +103,11 @@ impl Ledger {
         get_json(&*self.store, &WorkOrder::key(id))
     }
 
+    /// Every stored event, in id order (event ids are UUIDv7: time order).
+    pub fn events(&self) -> Result<Vec<StoredEvent>, StoreError> {
+        scan_json(&*self.store, "event/")
+    }
+
     pub fn event(&self, id: &str) -> Result<Option<StoredEvent>, StoreError> {
         get_json(&*self.store, &event_key(id))
     }
@@ -205,6 +210,9 @@ impl Ledger {
                 asset.iso_zone = status.iso_zone;
             }
             asset.commissioning = status.commissioning.clone();
+            if status.model.is_some() {
+                asset.model = status.model.clone();
+            }
             writes.push(put_json(key, &asset));
         }
         self.store.commit(writes)?;

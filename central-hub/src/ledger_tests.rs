@@ -284,6 +284,7 @@ fn heartbeat_updates_health_and_counters() {
             ..Default::default()
         },
         assets: vec![AssetStatus {
+            model: None,
             id: "P-101".into(),
             state: DetectorState::Normal,
             last_score: Some(30.0),

@@ -26,6 +26,7 @@ fn heartbeat(ts_ms: u64, p102: DetectorState, dropped_alarms: u64) -> Message {
         uptime_s: 1,
         counters: PipelineCounters::default(),
         assets: vec![AssetStatus {
+            model: None,
             id: "P-102".into(),
             state: p102,
             last_score: Some(10.0),

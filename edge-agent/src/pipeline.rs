@@ -189,6 +189,7 @@ impl AssetPipeline {
                 .and_then(|f| f.velocity_rms_mm_s),
             iso_zone: self.last_features.as_ref().and_then(|f| f.iso_zone),
             commissioning: self.judge.commissioning().map(Commissioning::status),
+            model: Some(self.judge.model_ref().clone()),
         }
     }
 

@@ -65,6 +65,7 @@ fn heartbeat() -> Heartbeat {
         outbox: Default::default(),
         counters: PipelineCounters::default(),
         assets: vec![AssetStatus {
+            model: None,
             id: "P-101".into(),
             state: DetectorState::Normal,
             last_score: Some(0.4),

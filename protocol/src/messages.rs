@@ -162,6 +162,9 @@ pub struct AssetStatus {
     /// each asset (absent for models that use their shipped thresholds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commissioning: Option<CommissioningStatus>,
+    /// The model judging the asset now (absent from agents before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelRef>,
 }
 
 /// Phase of an asset's commissioning.
