@@ -33,6 +33,16 @@ cargo build --workspace --all-targets --locked
 step "firmware for the RP2040 board"
 ./scripts/build-firmware.sh
 
+# The fault tests also run against a real Mosquitto (started by the tests on
+# a free loopback port with central-hub/deploy/mosquitto.conf).
+if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
+  step "installing mosquitto"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq mosquitto
+fi
+
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast

@@ -219,10 +219,13 @@ impl EventSink {
     /// logged and counted, never fatal.
     fn deliver(&self, event: AnomalyEvent, counters: &Counters) {
         let asset = event.asset_id.clone();
+        let id = event.event_id.clone();
         let message = Message::Event(event);
         match self {
             EventSink::Outbox(outbox) => match outbox.push(&message, now_us() / 1000) {
-                Ok(Pushed::Kept(_)) => {}
+                Ok(Pushed::Kept(seq)) => {
+                    tracing::debug!(%asset, seq, "event {id} kept in the outbox");
+                }
                 Ok(Pushed::Dropped) => counters.add_publish_failure(),
                 Err(e) => {
                     tracing::error!(%asset, "event lost: {e}");
@@ -266,6 +269,7 @@ pub async fn run(
         port: config.mqtt.port,
         client_id: config.client_id(),
         keep_alive: Duration::from_secs(config.mqtt.keep_alive_s),
+        drain_timeout: Duration::from_secs_f64(config.mqtt.drain_timeout_s),
     };
     let link_finish = CancellationToken::new();
     let link = tokio::spawn(link::run(

@@ -53,6 +53,11 @@ pub struct MqttConfig {
     pub client_id: Option<String>,
     #[serde(default = "default_keep_alive_s")]
     pub keep_alive_s: u64,
+    /// Seconds a stopping agent waits for the broker to take (and the hub
+    /// to confirm) what its outbox holds; the rest waits on disk for the
+    /// next start.
+    #[serde(default = "default_drain_timeout_s")]
+    pub drain_timeout_s: f64,
 }
 
 /// One watched asset with its sensor source and model.
@@ -145,6 +150,9 @@ fn default_port() -> u16 {
 fn default_keep_alive_s() -> u64 {
     30
 }
+fn default_drain_timeout_s() -> f64 {
+    5.0
+}
 fn default_vibration_channel() -> String {
     "accel".into()
 }
@@ -213,6 +221,14 @@ impl AgentConfig {
             return Err(format!(
                 "mqtt.keep_alive_s = {} must be within 5..65535",
                 self.mqtt.keep_alive_s
+            ));
+        }
+        if !(self.mqtt.drain_timeout_s.is_finite()
+            && (0.0..=3600.0).contains(&self.mqtt.drain_timeout_s))
+        {
+            return Err(format!(
+                "mqtt.drain_timeout_s = {} must be within 0..3600",
+                self.mqtt.drain_timeout_s
             ));
         }
         self.outbox.validate()?;

@@ -10,8 +10,8 @@
 //! its record. Each connection starts from the oldest record kept, so what
 //! a lost connection (or a restarted broker) swallowed is sent again, and
 //! so is everything unconfirmed when the hub announces itself (its rebirth
-//! request) or when receipts stop coming for a while ([`RECEIPT_PATIENCE`],
-//! doubling up to half an hour). The hub deduplicates by event id. At most
+//! request) or when an event's receipt is overdue ([`RECEIPT_PATIENCE`]
+//! after the broker took it, doubling up to half an hour while none come). The hub deduplicates by event id. At most
 //! [`WINDOW`] records are in flight.
 //!
 //! Two tasks per connection: the network task polls rumqttc's event loop
@@ -27,8 +27,8 @@
 //! (clean session off), so commands the hub sent while the gateway was
 //! away are delivered when it is back.
 //!
-//! Shutdown waits at most [`DRAIN_TIMEOUT`] for the outbox to empty; what
-//! is left stays on disk and is sent after the next start.
+//! Shutdown waits at most `mqtt.drain_timeout_s` (5 s) for the outbox to
+//! empty; what is left stays on disk and is sent after the next start.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -53,10 +53,10 @@ pub struct LinkSettings {
     pub port: u16,
     pub client_id: String,
     pub keep_alive: Duration,
+    /// How long a shutdown may wait for the outbox to empty.
+    pub drain_timeout: Duration,
 }
 
-/// How long a shutdown may wait for the broker to take what is kept.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the goodbye (death message, DISCONNECT) may take.
 const GOODBYE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Rebirth requests closer together than this are answered once.
@@ -85,17 +85,18 @@ enum SessionEnd {
     Lost(String),
 }
 
-/// The moment a shutdown stops waiting for the broker: [`DRAIN_TIMEOUT`]
+/// The moment a shutdown stops waiting for the broker: the drain timeout
 /// after `finish` was cancelled.
 struct DrainDeadline {
     finish: CancellationToken,
+    timeout: Duration,
     at: OnceLock<Instant>,
 }
 
 impl DrainDeadline {
     async fn passed(&self) {
         self.finish.cancelled().await;
-        let at = *self.at.get_or_init(|| Instant::now() + DRAIN_TIMEOUT);
+        let at = *self.at.get_or_init(|| Instant::now() + self.timeout);
         tokio::time::sleep_until(at).await;
     }
 
@@ -143,7 +144,7 @@ fn lock(t: &SharedTracker) -> std::sync::MutexGuard<'_, Tracker> {
 }
 
 /// Runs the link until `finish` is cancelled and the outbox is empty (or
-/// [`DRAIN_TIMEOUT`] later), then says goodbye and disconnects.
+/// the drain timeout later), then says goodbye and disconnects.
 pub async fn run(
     settings: LinkSettings,
     birth: Birth,
@@ -153,6 +154,7 @@ pub async fn run(
 ) {
     let deadline = DrainDeadline {
         finish,
+        timeout: settings.drain_timeout,
         at: OnceLock::new(),
     };
     let (acks_tx, acks_rx) = mpsc::unbounded_channel();
@@ -290,8 +292,7 @@ impl Link<'_> {
         let mut cursor = Cursor::default();
         let mut last_birth: Option<Instant> = None;
         let mut patience = RECEIPT_PATIENCE;
-        let mut resend_at = Instant::now() + patience;
-        let mut confirmed = self.outbox.counters().confirmed;
+        let mut resend_at = Instant::now() + patience / 4;
         loop {
             if connected {
                 while lock(&tracker).outstanding() < WINDOW {
@@ -315,19 +316,19 @@ impl Link<'_> {
             tokio::select! {
                 end = &mut network => return ended(end),
                 _ = tokio::time::sleep_until(resend_at) => {
-                    let c = self.outbox.counters();
-                    if c.confirmed == confirmed && c.awaiting_receipt > 0 {
-                        tracing::warn!(
-                            events = c.awaiting_receipt,
-                            "no receipt from the hub for {patience:?}; sending unconfirmed events again"
-                        );
-                        cursor = Cursor::default();
-                        patience = (patience * 2).min(MAX_RECEIPT_PATIENCE);
-                    } else {
-                        patience = RECEIPT_PATIENCE;
+                    match self.outbox.longest_unconfirmed() {
+                        Some(waited) if waited >= patience => {
+                            tracing::warn!(
+                                events = self.outbox.counters().awaiting_receipt,
+                                "events unconfirmed by the hub for {waited:?}; sending them again"
+                            );
+                            cursor = Cursor::default();
+                            patience = (patience * 2).min(MAX_RECEIPT_PATIENCE);
+                        }
+                        Some(_) => {}
+                        None => patience = RECEIPT_PATIENCE,
                     }
-                    confirmed = c.confirmed;
-                    resend_at = Instant::now() + patience;
+                    resend_at = Instant::now() + patience / 4;
                 }
                 Some(event) = events_rx.recv() => {
                     if let LinkEvent::Connected { session_present } = event {
@@ -345,12 +346,13 @@ impl Link<'_> {
                                 tracing::warn!("cannot subscribe to {filter}: {e}");
                             }
                         }
-                    } else if last_birth.is_some_and(|t| t.elapsed() < MIN_REBIRTH_INTERVAL) {
-                        continue;
                     } else {
                         // The hub is (back) here: whatever it has not
                         // confirmed, it may never have received.
                         cursor = Cursor::default();
+                        if last_birth.is_some_and(|t| t.elapsed() < MIN_REBIRTH_INTERVAL) {
+                            continue;
+                        }
                     }
                     let mut b = self.birth.clone();
                     b.ts_ms = now_ms();

@@ -267,7 +267,9 @@ impl InputArgs {
 }
 
 fn main() -> ExitCode {
+    // Colours only on a terminal: logs in files and journals stay plain.
     tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )

@@ -144,8 +144,8 @@ struct Entry {
     enqueued_ms: u64,
     /// Events: the id the hub's receipt names.
     event_id: Option<String>,
-    /// The broker acknowledged it (events then wait for a receipt).
-    delivered: bool,
+    /// When the broker acknowledged it (events then wait for a receipt).
+    delivered: Option<std::time::Instant>,
 }
 
 #[derive(Debug, Default)]
@@ -328,7 +328,7 @@ impl Outbox {
                         bytes: bytes.len() as u64,
                         enqueued_ms: r.enqueued_ms,
                         event_id: r.event_id,
-                        delivered: false,
+                        delivered: None,
                     };
                     index.insert(r.seq, entry);
                 }
@@ -445,7 +445,7 @@ impl Outbox {
         if victims.len() > expired {
             tracing::warn!(
                 dropped = victims.len() - expired,
-                "outbox full ({} bytes): oldest less important records dropped",
+                "outbox full ({} bytes): oldest records of the least important class dropped",
                 self.config.max_bytes
             );
         }
@@ -465,7 +465,7 @@ impl Outbox {
                 bytes: size,
                 enqueued_ms: now_ms,
                 event_id: event_id.map(str::to_owned),
-                delivered: false,
+                delivered: None,
             },
         );
         drop(index);
@@ -527,7 +527,7 @@ impl Outbox {
             if entry.class == Class::Telemetry {
                 deletes.push(s);
             } else {
-                entry.delivered = true;
+                entry.delivered.get_or_insert_with(std::time::Instant::now);
             }
         }
         self.delete(&mut index, &deletes)?;
@@ -564,6 +564,18 @@ impl Outbox {
         Ok(())
     }
 
+    /// How long the event longest awaiting its receipt has waited since the
+    /// broker acknowledged it.
+    pub fn longest_unconfirmed(&self) -> Option<std::time::Duration> {
+        let index = self.index();
+        index
+            .urgent
+            .values()
+            .filter_map(|e| e.delivered)
+            .min()
+            .map(|t| t.elapsed())
+    }
+
     /// Records kept (events, all).
     pub fn depth(&self) -> (usize, usize) {
         let index = self.index();
@@ -587,7 +599,11 @@ impl Outbox {
             bytes: index.bytes,
             accepted: self.stats.accepted.load(Relaxed),
             acknowledged: self.stats.acknowledged.load(Relaxed),
-            awaiting_receipt: index.urgent.values().filter(|e| e.delivered).count() as u64,
+            awaiting_receipt: index
+                .urgent
+                .values()
+                .filter(|e| e.delivered.is_some())
+                .count() as u64,
             confirmed: self.stats.confirmed.load(Relaxed),
             dropped_telemetry: dropped(Class::Telemetry),
             dropped_events: dropped(Class::Event),

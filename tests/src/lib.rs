@@ -7,6 +7,8 @@
 //! a log file that is printed when a test fails, and is stopped when its
 //! guard is dropped.
 
+pub mod faults;
+
 use std::fs::File;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -88,6 +90,18 @@ pub struct Process {
 impl Process {
     /// Starts `program args` with stdout and stderr going to `log_dir/name.log`.
     pub fn start(name: &str, program: &Path, args: &[&str], log_dir: &Path) -> Process {
+        Process::start_with_env(name, program, args, &[], log_dir)
+    }
+
+    /// [`Process::start`] with extra environment variables (`RUST_LOG` is
+    /// `info,rumqttd=off` unless given).
+    pub fn start_with_env(
+        name: &str,
+        program: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log_dir: &Path,
+    ) -> Process {
         let log = log_dir.join(format!("{name}.log"));
         let out = File::create(&log).expect("log file");
         let err = out.try_clone().expect("log file");
@@ -97,6 +111,7 @@ impl Process {
             .stdout(out)
             .stderr(err)
             .env("RUST_LOG", "info,rumqttd=off")
+            .envs(env.iter().copied())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
         eprintln!(

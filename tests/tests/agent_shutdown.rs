@@ -1,6 +1,6 @@
-//! A gateway whose broker is unreachable still stops promptly on SIGTERM,
-//! even with its outbox full of events, and says how many stay kept for the
-//! next start.
+//! A gateway whose broker is unreachable keeps working when its outbox
+//! fills (it drops the oldest records, counted), still stops promptly on
+//! SIGTERM, and says how many stay kept for the next start.
 
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,9 @@ heartbeat_interval_s = 0.2
 [mqtt]
 host = "127.0.0.1"
 port = {closed}
+[outbox]
+# About forty events.
+max_bytes = 65536
 [[assets]]
 id = "P-1"
 kind = "pump"
@@ -61,4 +64,12 @@ detector = {{ reminder_windows = 1 }}
         "{log}"
     );
     assert!(log.contains("MQTT connection failed"), "{log}");
+    // Full long before the 200th event; it went on raising them.
+    assert!(
+        log.contains(
+            "outbox full (65536 bytes): oldest records of the least important class dropped"
+        ),
+        "{log}"
+    );
+    assert!(log.matches("detector event").count() >= 200);
 }
