@@ -22,16 +22,17 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use protocol::{AnomalyEvent, AssetInfo, Birth, ChannelInfo, Heartbeat, Message, Quantity};
+use protocol::{AssetInfo, Birth, ChannelInfo, Heartbeat, Message, Quantity};
 use thiserror::Error;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::commissioning::CommissioningStore;
 use crate::config::{AgentConfig, AssetConfig};
+pub use crate::event_sink::EventSink;
 use crate::link::{self, LinkSettings};
 use crate::model::{AnomalyModel, ModelError};
-use crate::outbox::{Outbox, Pushed};
+use crate::outbox::Outbox;
 use crate::pipeline::{AssetPipeline, AssetSetup, Outcome};
 use crate::source::{Pacing, Source, SourceError, SourcePoll, now_us};
 use crate::telemetry::{AssetBoard, Counters};
@@ -191,55 +192,6 @@ pub fn open_outbox(
             path: config.data_dir.clone(),
             source,
         })
-}
-
-/// Where the scoring lanes put events.
-#[derive(Clone)]
-pub enum EventSink {
-    /// The durable outbox (the running agent).
-    Outbox(Arc<Outbox>),
-    /// A channel (benchmarks and tests that read the events themselves).
-    Channel(mpsc::Sender<Message>),
-}
-
-impl From<mpsc::Sender<Message>> for EventSink {
-    fn from(tx: mpsc::Sender<Message>) -> Self {
-        EventSink::Channel(tx)
-    }
-}
-
-impl From<Arc<Outbox>> for EventSink {
-    fn from(outbox: Arc<Outbox>) -> Self {
-        EventSink::Outbox(outbox)
-    }
-}
-
-impl EventSink {
-    /// Keeps (outbox) or hands over (channel) one event; a failure is
-    /// logged and counted, never fatal.
-    fn deliver(&self, event: AnomalyEvent, counters: &Counters) {
-        let asset = event.asset_id.clone();
-        let id = event.event_id.clone();
-        let message = Message::Event(event);
-        match self {
-            EventSink::Outbox(outbox) => match outbox.push(&message, now_us() / 1000) {
-                Ok(Pushed::Kept(seq)) => {
-                    tracing::debug!(%asset, seq, "event {id} kept in the outbox");
-                }
-                Ok(Pushed::Dropped) => counters.add_publish_failure(),
-                Err(e) => {
-                    tracing::error!(%asset, "event lost: {e}");
-                    counters.add_publish_failure();
-                }
-            },
-            EventSink::Channel(tx) => {
-                if tx.blocking_send(message).is_err() {
-                    tracing::error!(%asset, "event channel closed; event not handed over");
-                    counters.add_publish_failure();
-                }
-            }
-        }
-    }
 }
 
 /// Runs the agent until `shutdown` is cancelled or every (finite) source has

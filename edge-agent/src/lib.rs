@@ -14,6 +14,7 @@ pub mod commissioning;
 pub mod config;
 pub mod detector;
 pub mod eval;
+pub mod event_sink;
 pub mod export;
 pub mod feature_scaling;
 pub mod features;

@@ -44,7 +44,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::outbox::{Class, Cursor, Outbox};
+
+mod backoff;
 use crate::telemetry::Counters;
+use backoff::Backoff;
 
 /// Where and who to connect as.
 #[derive(Debug, Clone)]
@@ -487,50 +490,6 @@ async fn poll_network(
     }
 }
 
-/// Exponential backoff from 0.5 s to 30 s with +/-20 % jitter.
-#[derive(Debug, Default)]
-struct Backoff {
-    attempt: u32,
-}
-
-impl Backoff {
-    fn reset(&mut self) {
-        self.attempt = 0;
-    }
-
-    fn next_delay(&mut self) -> Duration {
-        let base = (0.5 * 2f64.powi(self.attempt.min(6) as i32)).min(30.0);
-        self.attempt += 1;
-        // Jitter from the clock's nanoseconds: good enough to de-synchronise
-        // a fleet, and needs no RNG state.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let jitter = 0.8 + 0.4 * (nanos % 1000) as f64 / 1000.0;
-        Duration::from_secs_f64(base * jitter)
-    }
-}
-
 fn now_ms() -> u64 {
     crate::source::now_us() / 1000
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_is_capped_and_resets() {
-        let mut b = Backoff::default();
-        let first = b.next_delay();
-        assert!((0.4..=0.6).contains(&first.as_secs_f64()), "{first:?}");
-        let mut last = first;
-        for _ in 0..20 {
-            last = b.next_delay();
-        }
-        assert!((24.0..=36.0).contains(&last.as_secs_f64()), "{last:?}");
-        b.reset();
-        assert!(b.next_delay() < Duration::from_secs(1));
-    }
 }

@@ -84,24 +84,46 @@ pub fn put_json<T: Serialize>(key: impl Into<String>, value: &T) -> Write {
     )
 }
 
+/// How long [`SledStore::open`] waits for a database another store of this
+/// process is still closing. A database locked for longer is in use by
+/// another process (a second agent on the same data folder): an error.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The sled implementation: one tree, keys as UTF-8 bytes.
 pub struct SledStore {
     db: sled::Db,
 }
 
 impl SledStore {
-    /// Opens (or creates) the database in `dir`.
+    /// Opens (or creates) the database in `dir`. If the database is locked
+    /// (by a store of this process that is still closing: sled's background
+    /// threads release the lock shortly after the last handle is dropped),
+    /// it waits up to [`LOCK_WAIT`] for the lock.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            // Every commit flushes itself. sled's periodic flusher thread
-            // would also keep the database locked for up to its period
-            // after the store is dropped, so a reopen in the same process
-            // (a restart of a component, a test) could fail.
-            .flush_every_ms(None)
-            .open()
-            .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", dir.display())))?;
-        Ok(SledStore { db })
+        let started = std::time::Instant::now();
+        loop {
+            let opened = sled::Config::new()
+                .path(dir)
+                // Every commit flushes itself; no periodic flusher thread.
+                .flush_every_ms(None)
+                .open();
+            match opened {
+                Ok(db) => return Ok(SledStore { db }),
+                // sled says so only in words (kind `Other`).
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock")
+                        && started.elapsed() < LOCK_WAIT =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => {
+                    return Err(StoreError::Backend(format!(
+                        "cannot open {}: {e}",
+                        dir.display()
+                    )));
+                }
+            }
+        }
     }
 }
 
@@ -161,6 +183,24 @@ mod tests {
         assert_eq!(assets, vec![1, 2]);
         assert_eq!(store.get("event/x").unwrap(), None);
         assert_eq!(get_json::<i32>(&store, "asset/B").unwrap(), Some(2));
+    }
+
+    #[test]
+    fn a_database_in_use_is_refused_after_the_wait_and_free_once_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = SledStore::open(dir.path()).unwrap();
+        let started = std::time::Instant::now();
+        let err = SledStore::open(dir.path())
+            .err()
+            .expect("locked")
+            .to_string();
+        assert!(err.contains("could not acquire lock"), "{err}");
+        assert!(started.elapsed() >= LOCK_WAIT);
+        drop(held);
+        for _ in 0..20 {
+            // Dropped and reopened at once, again and again.
+            drop(SledStore::open(dir.path()).unwrap());
+        }
     }
 
     #[test]

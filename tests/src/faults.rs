@@ -261,7 +261,7 @@ detector = {{ reminder_windows = 1 }}
             &format!("agent-{}", self.agent_runs),
             &bin("edge-agent"),
             &["run", "--config", self.agent_config.to_str().unwrap()],
-            &[("RUST_LOG", "info,edge_agent::agent=debug")],
+            &[("RUST_LOG", "info,edge_agent::event_sink=debug")],
             &self.dir,
         );
         self.agent = Some(agent);
