@@ -1,29 +1,6 @@
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use store::SledStore;
+use store::{FillableStore, SledStore};
 
 use super::*;
-
-/// A store whose commits fail while `full` is set, as on a full disk.
-struct FillableStore {
-    inner: SledStore,
-    full: AtomicBool,
-}
-
-impl Store for FillableStore {
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.inner.get(key)
-    }
-    fn scan_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        self.inner.scan_prefix(prefix)
-    }
-    fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        if self.full.load(Ordering::Relaxed) {
-            return Err(StoreError::Backend("No space left on device".into()));
-        }
-        self.inner.commit(writes)
-    }
-}
 
 fn sled(dir: &std::path::Path) -> Arc<dyn Store> {
     Arc::new(SledStore::open(dir).unwrap())
@@ -231,13 +208,10 @@ fn torn_and_garbage_records_are_skipped_counted_and_hide_nothing() {
 #[test]
 fn a_full_disk_loses_only_the_new_record_counts_it_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(FillableStore {
-        inner: SledStore::open(dir.path()).unwrap(),
-        full: AtomicBool::new(false),
-    });
+    let store = Arc::new(FillableStore::new(SledStore::open(dir.path()).unwrap()));
     let outbox = Outbox::open(store.clone(), big()).unwrap();
     push(&outbox, Class::Alarm, "a1", 1);
-    store.full.store(true, Ordering::Relaxed);
+    store.set_full(true);
     let err = outbox
         .push_raw(Class::Alarm, Some("a2"), "t/x", b"a2", 2)
         .unwrap_err()
@@ -248,7 +222,7 @@ fn a_full_disk_loses_only_the_new_record_counts_it_and_recovers() {
     assert!(outbox.confirm(&["a1".to_string()]).is_err());
     let c = outbox.counters();
     assert_eq!((c.write_failures, c.dropped_alarms, c.records), (1, 1, 1));
-    store.full.store(false, Ordering::Relaxed);
+    store.set_full(false);
     push(&outbox, Class::Alarm, "a3", 3);
     assert_eq!(drain(&outbox), ["a1", "a3"]);
 }

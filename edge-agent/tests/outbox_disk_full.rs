@@ -7,14 +7,13 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use edge_agent::agent::Lanes;
 use edge_agent::outbox::{Cursor, Outbox, OutboxConfig};
 use edge_agent::telemetry::{AssetBoard, Counters};
 use edge_agent::{AgentConfig, AnomalyModel, PreparedAsset};
-use store::{SledStore, Store, StoreError, Write};
+use store::{FillableStore, SledStore};
 use tokio_util::sync::CancellationToken;
 
 /// Polls `done` until it holds, failing after `timeout`.
@@ -26,33 +25,10 @@ fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
-struct FillableDisk {
-    inner: SledStore,
-    full: AtomicBool,
-}
-
-impl Store for FillableDisk {
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.inner.get(key)
-    }
-    fn scan_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        self.inner.scan_prefix(prefix)
-    }
-    fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        if self.full.load(Ordering::Relaxed) {
-            return Err(StoreError::Backend("No space left on device".into()));
-        }
-        self.inner.commit(writes)
-    }
-}
-
 #[test]
 fn a_full_disk_costs_the_events_it_refuses_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
-    let disk = Arc::new(FillableDisk {
-        inner: SledStore::open(dir.path()).unwrap(),
-        full: AtomicBool::new(false),
-    });
+    let disk = Arc::new(FillableStore::new(SledStore::open(dir.path()).unwrap()));
     let outbox = Arc::new(Outbox::open(disk.clone(), OutboxConfig::default()).unwrap());
     let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/pump-anomaly");
     // A pump in alarm from the start, an event for every window, 20 times
@@ -92,7 +68,7 @@ detector = {{ reminder_windows = 1 }}
         outbox.counters().accepted >= 10
     });
 
-    disk.full.store(true, Ordering::Relaxed);
+    disk.set_full(true);
     let kept_before = outbox.counters().records;
     let scored_before = counters.snapshot().windows_scored;
     wait_for("10 events refused by the full disk", minute, || {
@@ -106,7 +82,7 @@ detector = {{ reminder_windows = 1 }}
     assert_eq!(o.dropped_alarms, o.write_failures, "{o:?}");
     assert_eq!(o.records, kept_before, "what was kept stays");
 
-    disk.full.store(false, Ordering::Relaxed);
+    disk.set_full(false);
     let accepted = outbox.counters().accepted;
     wait_for("events kept again", minute, || {
         outbox.counters().accepted >= accepted + 10

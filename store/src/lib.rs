@@ -160,6 +160,43 @@ impl Store for SledStore {
     }
 }
 
+/// A store that refuses every commit while it is set full, as on a full
+/// disk ("No space left on device"); reads go through. For testing what
+/// its users do when writes fail.
+pub struct FillableStore<S> {
+    inner: S,
+    full: std::sync::atomic::AtomicBool,
+}
+
+impl<S: Store> FillableStore<S> {
+    pub fn new(inner: S) -> Self {
+        FillableStore {
+            inner,
+            full: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Makes commits fail (`true`) or work again (`false`).
+    pub fn set_full(&self, full: bool) {
+        self.full.store(full, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl<S: Store> Store for FillableStore<S> {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(key)
+    }
+    fn scan_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.inner.scan_prefix(prefix)
+    }
+    fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        if self.full.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(StoreError::Backend("No space left on device".into()));
+        }
+        self.inner.commit(writes)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
