@@ -15,4 +15,5 @@ pub mod demo;
 pub mod hub;
 pub mod ingest;
 pub mod ledger;
+pub mod scheduler;
 pub mod work_orders;
