@@ -34,13 +34,21 @@ step "firmware for the RP2040 board"
 ./scripts/build-firmware.sh
 
 # The fault tests also run against a real Mosquitto (started by the tests on
-# a free loopback port with central-hub/deploy/mosquitto.conf).
+# a free loopback port with central-hub/deploy/mosquitto.conf); the browser
+# test drives the operators' page in headless Chromium through ChromeDriver.
+missing=""
 if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
-  step "installing mosquitto"
+  missing="$missing mosquitto"
+fi
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
+[ -x /usr/bin/chromedriver ] || missing="$missing chromium-driver"
+if [ -n "$missing" ]; then
+  step "installing$missing"
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq mosquitto
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing
 fi
 
 step "tests"

@@ -1,14 +1,15 @@
 //! What the hub knows about each asset, and its health index.
 //!
 //! Assets are announced by their gateway's birth message and kept up to date
-//! by heartbeats and events. The health index (0-100) summarises the
-//! detector's state and how far the latest score is from the thresholds, so
-//! an operator can sort a fleet by it; the state says what the detector
-//! concluded, plus `offline` when the gateway is gone.
+//! by heartbeats and events. The health index (0-100, see [`crate::health`])
+//! summarises the detector's state, how far the latest score is from the
+//! thresholds, how long that has lasted, and the ISO zone, so an operator
+//! can sort a fleet by it; the state says what the detector concluded, plus
+//! `offline` when the gateway is gone.
 
-use protocol::{
-    AssetKind, ChannelInfo, CommissioningStatus, DetectorState, IsoZone, ModelRef, health_index,
-};
+use protocol::{AssetKind, ChannelInfo, CommissioningStatus, DetectorState, IsoZone, ModelRef};
+
+use crate::health::{HealthInputs, health};
 use serde::{Deserialize, Serialize};
 
 /// The state shown for an asset.
@@ -69,6 +70,12 @@ pub struct AssetRecord {
     /// outage, is stored but does not set the asset's state back.
     #[serde(default)]
     pub reported_at_ms: u64,
+    /// Since when (hub time) the detector has been in `detector_state`.
+    #[serde(default)]
+    pub state_since_ms: u64,
+    /// When the newest health history point was kept.
+    #[serde(default)]
+    pub history_at_ms: u64,
 }
 
 impl AssetRecord {
@@ -96,6 +103,8 @@ impl AssetRecord {
             iso_zone: None,
             commissioning: None,
             reported_at_ms: 0,
+            state_since_ms: now_ms,
+            history_at_ms: 0,
         }
     }
 
@@ -118,6 +127,9 @@ impl AssetRecord {
         alarm_threshold: f64,
         now_ms: u64,
     ) {
+        if state != self.detector_state {
+            self.state_since_ms = now_ms;
+        }
         self.detector_state = state;
         self.state = state.into();
         if score.is_some() {
@@ -126,7 +138,15 @@ impl AssetRecord {
         self.threshold = Some(threshold);
         self.alarm_threshold = Some(alarm_threshold);
         self.last_seen_ms = now_ms;
-        if let Some(h) = health_index(state, self.last_score, threshold, alarm_threshold) {
+        let inputs = HealthInputs {
+            state,
+            score: self.last_score,
+            warning: threshold,
+            alarm: alarm_threshold,
+            in_state_ms: now_ms.saturating_sub(self.state_since_ms),
+            iso_zone: self.iso_zone,
+        };
+        if let Some(h) = health(inputs) {
             self.health = h;
         }
     }

@@ -21,9 +21,9 @@ use edge_agent::{AgentConfig, AnomalyModel, PreparedAsset};
 use protocol::AssetKind;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::HubConfig;
 use crate::hub::{self, HubSettings, RunningHub};
 use crate::ingest::IngestSettings;
-use crate::work_orders::WorkOrderStatus;
 
 const PUMP_MANIFEST: &[u8] = include_bytes!("../../models/pump-anomaly/model.json");
 const PUMP_ONNX: &[u8] = include_bytes!("../../models/pump-anomaly/model.onnx");
@@ -97,6 +97,70 @@ commissioning = {{ baseline_windows = 10 }}
     ]
 }
 
+/// The demo's asset registry: what the utility knows about the four assets.
+pub const DEMO_REGISTRY: &str = r#"# The demo fleet's asset registry (criticality 1-5: consequence of failure).
+[[assets]]
+site = "pumpstation-north"
+id = "P-101"
+kind = "pump"
+location = "Pump hall, bay 1 (duty pump)"
+criticality = 3
+gateway = "gw-north-1"
+channels = ["accel", "temp"]
+
+[[assets]]
+site = "pumpstation-north"
+id = "P-102"
+kind = "pump"
+location = "Pump hall, bay 2 (duty pump, no standby)"
+criticality = 4
+gateway = "gw-north-1"
+channels = ["accel", "temp"]
+
+[[assets]]
+site = "aare-bridge"
+id = "SPAN-1"
+kind = "bridge"
+location = "North approach span"
+criticality = 4
+gateway = "gw-aare-1"
+channels = ["accel"]
+
+[[assets]]
+site = "aare-bridge"
+id = "SPAN-2"
+kind = "bridge"
+location = "Main river span (carries the water main)"
+criticality = 5
+gateway = "gw-aare-1"
+channels = ["accel"]
+"#;
+
+/// The demo's crews and a short health history interval (so trends show
+/// within minutes).
+pub const DEMO_CONFIG: &str = r#"registry = "assets.toml"
+history_interval_s = 5
+
+[[crews]]
+id = "mech-a"
+name = "Mechanical crew A"
+skills = ["mechanical"]
+daily_capacity = 3
+working_days = ["mon", "tue", "wed", "thu", "fri", "sat"]
+
+[[crews]]
+id = "struct-a"
+name = "Structural crew"
+skills = ["structural"]
+daily_capacity = 2
+
+[[crews]]
+id = "inst-a"
+name = "Instrumentation crew"
+skills = ["instrumentation", "mechanical"]
+daily_capacity = 4
+"#;
+
 /// The shipped models, from the bytes compiled into this binary.
 pub fn embedded_model(kind: AssetKind) -> Result<AnomalyModel> {
     let (manifest, onnx, dir) = match kind {
@@ -131,6 +195,11 @@ pub async fn run(options: DemoOptions, ctrl_c: CancellationToken) -> Result<()> 
             temp.path().to_owned()
         }
     };
+    std::fs::create_dir_all(&data_dir)?;
+    std::fs::write(data_dir.join("assets.toml"), DEMO_REGISTRY)?;
+    std::fs::write(data_dir.join("hub.toml"), DEMO_CONFIG)?;
+    let mut config = HubConfig::load(&data_dir.join("hub.toml"))?;
+    let users = config.ensure_users()?;
     let hub = hub::start(HubSettings {
         mqtt: IngestSettings {
             host: broker.addr.ip().to_string(),
@@ -141,6 +210,7 @@ pub async fn run(options: DemoOptions, ctrl_c: CancellationToken) -> Result<()> 
         },
         http: options.http,
         data_dir: data_dir.clone(),
+        config,
     })
     .await
     .context("starting the hub")?;
@@ -174,6 +244,15 @@ pub async fn run(options: DemoOptions, ctrl_c: CancellationToken) -> Result<()> 
         broker.addr
     );
     println!("  hub data:          {}", data_dir.display());
+    for u in &users {
+        println!("{} token: {}", u.role.as_str(), u.token);
+    }
+    if let Some(op) = users.first() {
+        println!(
+            "  open the queue signed in as operator: {url}/#token={}",
+            op.token
+        );
+    }
     println!("  pumpstation-north: P-101 healthy; P-102 bearing outer-race fault from 15 s");
     println!("  aare-bridge:       SPAN-1 healthy; SPAN-2 stiffness loss from 40 s");
     println!("  every asset learns its baseline first (pumps ~10 s, spans ~40 s)");
@@ -227,8 +306,16 @@ fn print_status(hub: &RunningHub, elapsed: Duration) {
         .collect();
     let open: Vec<String> = orders
         .iter()
-        .filter(|w| w.status == WorkOrderStatus::Open)
-        .map(|w| format!("{} {} P{}", w.id, w.asset_id, w.priority))
+        .filter(|w| w.status.is_open())
+        .map(|w| {
+            format!(
+                "{} {} P{} {}",
+                w.id,
+                w.asset_id,
+                w.priority,
+                w.status.as_str()
+            )
+        })
         .collect();
     println!(
         "[{:>4} s] assets: {} | open work orders: {}",
@@ -263,5 +350,17 @@ mod tests {
             }
         }
         assert_eq!(faulty, ["P-102", "SPAN-2"]);
+    }
+
+    #[test]
+    fn the_demo_config_and_registry_load() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("assets.toml"), DEMO_REGISTRY).unwrap();
+        std::fs::write(dir.path().join("hub.toml"), DEMO_CONFIG).unwrap();
+        let config = HubConfig::load(&dir.path().join("hub.toml")).unwrap();
+        assert_eq!(config.crews.len(), 3);
+        let registry = crate::registry::load(&config.registry.unwrap()).unwrap();
+        let span2 = registry.iter().find(|r| r.id == "SPAN-2").unwrap();
+        assert_eq!(span2.criticality, 5);
     }
 }

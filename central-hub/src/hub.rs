@@ -14,8 +14,11 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, ApiState};
+use crate::auth::Tokens;
+use crate::config::HubConfig;
 use crate::ingest::{self, IngestSettings, IngestStats};
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, LedgerPolicy};
+use crate::registry::{self, RegistryError};
 use store::{SledStore, StoreError};
 
 /// Everything the hub needs to run.
@@ -24,6 +27,9 @@ pub struct HubSettings {
     pub mqtt: IngestSettings,
     pub http: SocketAddr,
     pub data_dir: PathBuf,
+    /// Users, SLA, crews, registry (see [`crate::config`]); it must have
+    /// users (see [`HubConfig::ensure_users`]).
+    pub config: HubConfig,
 }
 
 #[derive(Debug, Error)]
@@ -34,6 +40,10 @@ pub enum HubError {
         #[source]
         source: StoreError,
     },
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("hub config: no users, so nobody could use the API")]
+    NoUsers,
     #[error("HTTP address {addr}: {source}")]
     Http {
         addr: SocketAddr,
@@ -61,7 +71,24 @@ pub async fn start(settings: HubSettings) -> Result<RunningHub, HubError> {
         path: settings.data_dir.clone(),
         source,
     })?;
-    let ledger = Ledger::new(Arc::new(store));
+    if settings.config.users.is_empty() {
+        return Err(HubError::NoUsers);
+    }
+    let policy = LedgerPolicy {
+        sla: settings.config.sla,
+        history_interval_ms: settings.config.history_interval_s * 1000,
+    };
+    let ledger = Ledger::with_policy(Arc::new(store), policy);
+    if let Some(path) = &settings.config.registry {
+        let entries = registry::load(path)?;
+        ledger
+            .register(&entries)
+            .map_err(|source| HubError::Store {
+                path: settings.data_dir.clone(),
+                source,
+            })?;
+        tracing::info!(path = %path.display(), assets = entries.len(), "asset registry imported");
+    }
     let stats = Arc::new(IngestStats::default());
     let listener = tokio::net::TcpListener::bind(settings.http)
         .await
@@ -77,6 +104,8 @@ pub async fn start(settings: HubSettings) -> Result<RunningHub, HubError> {
     let api_state = ApiState {
         ledger: ledger.clone(),
         stats: stats.clone(),
+        tokens: Tokens::new(&settings.config.users),
+        crews: Arc::new(settings.config.crews.clone()),
     };
     let http_shutdown = shutdown.clone();
     let http = tokio::spawn(async move {

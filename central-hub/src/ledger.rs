@@ -9,19 +9,24 @@
 //! Assets, gateways and open work orders are keyed by site: every pump
 //! station may have its own `P-101`.
 //!
-//! The ledger is used by a single ingest task, so read-modify-write needs no
-//! locking; the HTTP API only reads.
+//! Operators change work orders through the API while ingest applies
+//! messages, so every read-modify-write holds the ledger's writer lock: one
+//! writer at a time, readers never wait.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use protocol::{
-    AnomalyEvent, Birth, Death, DeathReason, EventKind, Heartbeat, Message, OutboxCounters,
-    PipelineCounters,
+    AnomalyEvent, Birth, Death, DeathReason, EventKind, Heartbeat, IsoZone, Message,
+    OutboxCounters, PipelineCounters,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::assets::{AssetRecord, AssetState};
-use crate::work_orders::{self, WorkOrder};
+use crate::audit::{AUDIT_SEQUENCE, Actor, AuditAction, AuditEntry};
+use crate::health::HealthPoint;
+use crate::registry::RegistryEntry;
+use crate::risk::{DEFAULT_CRITICALITY, Sla};
+use crate::work_orders::{self, Terms, WorkOrder, WorkOrderStatus};
 use store::{Store, StoreError, Write, get_json, put_json, scan_json};
 
 const WORK_ORDER_SEQUENCE: &str = "seq/wo";
@@ -66,19 +71,57 @@ pub struct StoredEvent {
     pub event: AnomalyEvent,
 }
 
+/// How the ledger weighs work and keeps history (from the hub config).
+#[derive(Debug, Clone)]
+pub struct LedgerPolicy {
+    pub sla: Sla,
+    /// Least time between two health history points of an unchanged asset.
+    pub history_interval_ms: u64,
+}
+
+impl Default for LedgerPolicy {
+    fn default() -> Self {
+        LedgerPolicy {
+            sla: Sla::default(),
+            history_interval_ms: 60_000,
+        }
+    }
+}
+
 /// The hub's state, on a [`Store`].
 #[derive(Clone)]
 pub struct Ledger {
     store: Arc<dyn Store>,
+    policy: Arc<LedgerPolicy>,
+    writer: Arc<Mutex<()>>,
 }
 
 impl Ledger {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Ledger { store }
+        Self::with_policy(store, LedgerPolicy::default())
+    }
+
+    pub fn with_policy(store: Arc<dyn Store>, policy: LedgerPolicy) -> Self {
+        Ledger {
+            store,
+            policy: Arc::new(policy),
+            writer: Arc::new(Mutex::new(())),
+        }
+    }
+
+    pub fn policy(&self) -> &LedgerPolicy {
+        &self.policy
+    }
+
+    /// The writer lock (a panicked writer left nothing half-done: commits
+    /// are atomic).
+    fn write_lock(&self) -> MutexGuard<'_, ()> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Applies one validated message received at `now_ms`.
     pub fn apply(&self, message: &Message, now_ms: u64) -> Result<Applied, StoreError> {
+        let _writer = self.write_lock();
         match message {
             Message::Birth(m) => self.apply_birth(m, now_ms),
             Message::Heartbeat(m) => self.apply_heartbeat(m, now_ms),
@@ -198,6 +241,11 @@ impl Ledger {
             if asset.is_stale(m.ts_ms) {
                 continue;
             }
+            if status.velocity_rms_mm_s.is_some() {
+                asset.velocity_rms_mm_s = status.velocity_rms_mm_s;
+                asset.iso_zone = status.iso_zone;
+            }
+            let before = asset.state;
             asset.observe(
                 status.state,
                 status.last_score,
@@ -205,10 +253,7 @@ impl Ledger {
                 status.alarm_threshold,
                 now_ms,
             );
-            if status.velocity_rms_mm_s.is_some() {
-                asset.velocity_rms_mm_s = status.velocity_rms_mm_s;
-                asset.iso_zone = status.iso_zone;
-            }
+            self.keep_history(&mut asset, before, now_ms, &mut writes);
             asset.commissioning = status.commissioning.clone();
             if status.model.is_some() {
                 asset.model = status.model.clone();
@@ -235,14 +280,16 @@ impl Ledger {
         // is evidence, but the asset's state is the newer one.
         if !asset.is_stale(e.raised_at_ms) {
             let score = (e.kind == EventKind::Anomaly).then_some(e.score);
+            let before = asset.state;
             asset.observe(e.state, score, e.threshold, e.alarm_threshold, now_ms);
+            self.keep_history(&mut asset, before, now_ms, &mut writes);
         }
         if asset.model.is_none() {
             asset.model = Some(e.model.clone());
         }
         writes.push(put_json(key, &asset));
 
-        let work_order = self.work_order_for(e, now_ms, &mut writes)?;
+        let work_order = self.work_order_for(e, asset.iso_zone, now_ms, &mut writes)?;
         let stored = StoredEvent {
             received_at_ms: now_ms,
             work_order,
@@ -257,9 +304,16 @@ impl Ledger {
     fn work_order_for(
         &self,
         e: &AnomalyEvent,
+        iso_zone: Option<IsoZone>,
         now_ms: u64,
         writes: &mut Vec<Write>,
     ) -> Result<Option<String>, StoreError> {
+        let criticality = self.criticality(&e.site, &e.asset_id)?;
+        let terms = Terms {
+            criticality,
+            iso_zone,
+            sla: &self.policy.sla,
+        };
         let kind = work_orders::kind_of(e);
         let index = WorkOrder::open_key(&e.site, &e.asset_id, kind);
         let open = match get_json::<String>(&*self.store, &index)? {
@@ -267,7 +321,7 @@ impl Ledger {
             None => None,
         };
         if let Some(mut wo) = open {
-            wo.attach(e, now_ms);
+            wo.attach(e, now_ms, terms);
             writes.push(put_json(WorkOrder::key(&wo.id), &wo));
             return Ok(Some(wo.id));
         }
@@ -275,8 +329,20 @@ impl Ledger {
             return Ok(None);
         }
         let n = get_json::<u64>(&*self.store, WORK_ORDER_SEQUENCE)?.unwrap_or(0) + 1;
-        let wo = WorkOrder::open(WorkOrder::id_for(n), e, now_ms);
-        tracing::info!(work_order = %wo.id, asset = %wo.asset_id, priority = wo.priority, "work order opened: {}", wo.reason);
+        let wo = WorkOrder::open(WorkOrder::id_for(n), e, now_ms, terms);
+        tracing::info!(work_order = %wo.id, asset = %wo.asset_id, priority = wo.priority, risk = wo.risk.risk, "work order opened: {}", wo.reason);
+        let mut audit = self.audit_log(writes)?;
+        audit.record(
+            &Actor::hub(),
+            &wo.id,
+            AuditAction::Opened,
+            None,
+            Some(WorkOrderStatus::Open),
+            None,
+            now_ms,
+            writes,
+        );
+        audit.finish(writes);
         writes.push(put_json(WORK_ORDER_SEQUENCE, &n));
         writes.push(put_json(index, &wo.id));
         writes.push(put_json(WorkOrder::key(&wo.id), &wo));
@@ -301,10 +367,146 @@ impl Ledger {
         self.store.commit(writes)?;
         Ok(Applied::Stored)
     }
+
+    /// Keeps a health history point if the state changed or the interval
+    /// has passed since the last one.
+    fn keep_history(
+        &self,
+        asset: &mut AssetRecord,
+        before: AssetState,
+        now_ms: u64,
+        writes: &mut Vec<Write>,
+    ) {
+        let due = now_ms.saturating_sub(asset.history_at_ms) >= self.policy.history_interval_ms;
+        if !(due || asset.state != before) {
+            return;
+        }
+        asset.history_at_ms = now_ms;
+        let point = HealthPoint {
+            at_ms: now_ms,
+            health: asset.health,
+            score: asset.last_score,
+            state: asset.state,
+        };
+        writes.push(put_json(
+            HealthPoint::key(&asset.site, &asset.id, now_ms),
+            &point,
+        ));
+    }
+
+    /// An asset's health history from `since_ms`, oldest first.
+    pub fn health_history(
+        &self,
+        site: &str,
+        asset: &str,
+        since_ms: u64,
+    ) -> Result<Vec<HealthPoint>, StoreError> {
+        let mut points: Vec<HealthPoint> =
+            scan_json(&*self.store, &HealthPoint::prefix(site, asset))?;
+        points.retain(|p| p.at_ms >= since_ms);
+        Ok(points)
+    }
+
+    /// The registry's criticality of an asset, or the default.
+    fn criticality(&self, site: &str, asset: &str) -> Result<u8, StoreError> {
+        Ok(self
+            .registry_entry(site, asset)?
+            .map_or(DEFAULT_CRITICALITY, |r| r.criticality))
+    }
+
+    pub fn registry(&self) -> Result<Vec<RegistryEntry>, StoreError> {
+        scan_json(&*self.store, "registry/")
+    }
+
+    pub fn registry_entry(
+        &self,
+        site: &str,
+        asset: &str,
+    ) -> Result<Option<RegistryEntry>, StoreError> {
+        get_json(&*self.store, &RegistryEntry::key(site, asset))
+    }
+
+    /// Stores registry entries (replacing those with the same site and id)
+    /// in one commit.
+    pub fn register(&self, entries: &[RegistryEntry]) -> Result<(), StoreError> {
+        let _writer = self.write_lock();
+        let writes = entries
+            .iter()
+            .map(|e| put_json(RegistryEntry::key(&e.site, &e.id), e))
+            .collect();
+        self.store.commit(writes)
+    }
+
+    /// Starts appending audit entries to the commit being built in
+    /// `writes` (which may already hold some: the sequence goes on from
+    /// them).
+    fn audit_log(&self, writes: &[Write]) -> Result<AuditLog, StoreError> {
+        let pending = writes.iter().rev().find_map(|w| match w {
+            Write::Put(key, bytes) if key == AUDIT_SEQUENCE => {
+                serde_json::from_slice::<u64>(bytes).ok()
+            }
+            _ => None,
+        });
+        let last = match pending {
+            Some(n) => n,
+            None => get_json::<u64>(&*self.store, AUDIT_SEQUENCE)?.unwrap_or(0),
+        };
+        Ok(AuditLog { next: last + 1 })
+    }
+
+    /// Every audit entry (of one work order, if given), oldest first.
+    pub fn audit(&self, work_order: Option<&str>) -> Result<Vec<AuditEntry>, StoreError> {
+        let prefix = work_order.map_or_else(|| "audit/".to_owned(), AuditEntry::prefix);
+        let mut entries: Vec<AuditEntry> = scan_json(&*self.store, &prefix)?;
+        entries.sort_by_key(|e| e.seq);
+        Ok(entries)
+    }
+}
+
+/// Audit entries being added to one commit.
+struct AuditLog {
+    next: u64,
+}
+
+impl AuditLog {
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &mut self,
+        who: &Actor,
+        work_order: &str,
+        action: AuditAction,
+        from: Option<WorkOrderStatus>,
+        to: Option<WorkOrderStatus>,
+        note: Option<String>,
+        at_ms: u64,
+        writes: &mut Vec<Write>,
+    ) {
+        let entry = AuditEntry {
+            seq: self.next,
+            at_ms,
+            who: who.name.clone(),
+            role: who.role.clone(),
+            work_order: work_order.to_owned(),
+            action,
+            from,
+            to,
+            note,
+        };
+        self.next += 1;
+        writes.push(put_json(entry.key(), &entry));
+    }
+
+    /// The sequence's new value, written with the entries.
+    fn finish(self, writes: &mut Vec<Write>) {
+        writes.push(put_json(AUDIT_SEQUENCE, &(self.next - 1)));
+    }
 }
 
 #[path = "liveness.rs"]
 pub mod liveness;
+
+#[path = "operations.rs"]
+pub mod operations;
 
 fn gateway_key(site: &str, gateway: &str) -> String {
     format!("gateway/{site}/{gateway}")

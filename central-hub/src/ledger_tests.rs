@@ -165,7 +165,8 @@ fn a_sensor_fault_gets_its_own_work_order_kind() {
         kinds,
         [(WorkOrderKind::Anomaly, 1), (WorkOrderKind::SensorFault, 2)]
     );
-    assert_eq!(wos[1].priority, 3);
+    // Criticality 3 (not registered) x severity 1.5 = 4.5: P4.
+    assert_eq!(wos[1].priority, 4);
     assert_eq!(asset(&l, "P-102").state, AssetState::Normal);
 }
 
@@ -188,7 +189,7 @@ fn a_model_fault_gets_its_own_work_order_for_an_engineer() {
     assert_eq!(wos.len(), 1, "{wos:?}");
     assert_eq!(
         (wos[0].kind, wos[0].event_count, wos[0].priority),
-        (WorkOrderKind::ModelFault, 2, 2)
+        (WorkOrderKind::ModelFault, 2, 3)
     );
     assert!(
         wos[0].reason.contains("Model fault on pump P-102"),
@@ -342,5 +343,65 @@ fn state_survives_a_restart_of_the_hub() {
         )
         .unwrap(),
         Applied::Duplicate
+    );
+}
+
+fn heartbeat(ts_ms: u64, state: DetectorState, score: f64, zone: protocol::IsoZone) -> Message {
+    Message::Heartbeat(Heartbeat {
+        site: "north".into(),
+        gateway: "gw-1".into(),
+        ts_ms,
+        uptime_s: 1,
+        outbox: Default::default(),
+        counters: Default::default(),
+        assets: vec![AssetStatus {
+            model: None,
+            id: "P-101".into(),
+            state,
+            last_score: Some(score),
+            threshold: 60.0,
+            alarm_threshold: 120.0,
+            windows_scored: 1,
+            velocity_rms_mm_s: Some(5.0),
+            iso_zone: Some(zone),
+            commissioning: None,
+        }],
+    })
+}
+
+#[test]
+fn health_history_keeps_a_point_per_interval_and_every_change_of_state() {
+    use protocol::IsoZone;
+    let dir = tempfile::tempdir().unwrap();
+    let l = ledger(dir.path());
+    l.apply(&birth(1), 1).unwrap();
+    let min = 60_000;
+    for (t, state, score, zone) in [
+        (10 * min, DetectorState::Normal, 30.0, IsoZone::B),
+        (10 * min + 1_000, DetectorState::Normal, 31.0, IsoZone::B),
+        (11 * min, DetectorState::Normal, 30.0, IsoZone::C),
+        (11 * min + 2_000, DetectorState::Warning, 90.0, IsoZone::C),
+        (11 * min + 3_000, DetectorState::Warning, 91.0, IsoZone::C),
+    ] {
+        l.apply(&heartbeat(t, state, score, zone), t).unwrap();
+    }
+    let points: Vec<(u64, f64, AssetState)> = l
+        .health_history("north", "P-101", 0)
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.at_ms, p.health, p.state))
+        .collect();
+    // Warning at 90 between 60 and 120 would be 64.5; zone C caps it at 60.
+    assert_eq!(
+        points,
+        [
+            (10 * min, 90.0, AssetState::Normal),
+            (11 * min, 60.0, AssetState::Normal),
+            (11 * min + 2_000, 60.0, AssetState::Warning),
+        ]
+    );
+    assert_eq!(
+        l.health_history("north", "P-101", 11 * min).unwrap().len(),
+        2
     );
 }

@@ -10,10 +10,16 @@
 
 pub mod api;
 pub mod assets;
+pub mod audit;
+pub mod auth;
 pub mod broker;
+pub mod config;
 pub mod demo;
+pub mod health;
 pub mod hub;
 pub mod ingest;
 pub mod ledger;
+pub mod registry;
+pub mod risk;
 pub mod scheduler;
 pub mod work_orders;

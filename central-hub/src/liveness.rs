@@ -22,7 +22,8 @@ use protocol::{AssetKind, DeathReason, ModelRef};
 
 use super::{GatewayRecord, Ledger, WORK_ORDER_SEQUENCE, gateway_key};
 use crate::assets::{AssetRecord, AssetState};
-use crate::work_orders::{GatewayOffline, WorkOrder, WorkOrderKind, WorkOrderStatus};
+use crate::audit::{Actor, AuditAction};
+use crate::work_orders::{GatewayOffline, Terms, WorkOrder, WorkOrderKind, WorkOrderStatus};
 use store::{StoreError, Write, get_json, put_json, scan_json};
 
 /// When the hub calls a silent gateway offline, and when that becomes work.
@@ -91,13 +92,28 @@ impl Ledger {
             if let Some(id) = get_json::<String>(&*self.store, &key)?
                 && let Some(mut wo) = self.work_order(&id)?.filter(|w| w.status.is_open())
             {
+                let from = wo.status;
                 wo.status = WorkOrderStatus::Done;
                 wo.updated_at_ms = now_ms;
-                wo.resolution = Some(format!(
+                wo.closed_at_ms = Some(now_ms);
+                let resolution = format!(
                     "Gateway back online after {} offline; closed by the hub.",
                     minutes(away)
-                ));
+                );
+                wo.resolution = Some(resolution.clone());
                 tracing::info!(work_order = %wo.id, gateway, "work order closed: gateway back online");
+                let mut audit = self.audit_log(writes)?;
+                audit.record(
+                    &Actor::hub(),
+                    &wo.id,
+                    AuditAction::ClosedByHub,
+                    Some(from),
+                    Some(WorkOrderStatus::Done),
+                    Some(resolution),
+                    now_ms,
+                    writes,
+                );
+                audit.finish(writes);
                 writes.push(put_json(WorkOrder::key(&wo.id), &wo));
                 writes.push(Write::Delete(key));
             }
@@ -115,6 +131,7 @@ impl Ledger {
         now_ms: u64,
         policy: &LivenessPolicy,
     ) -> Result<Sweep, StoreError> {
+        let _writer = self.write_lock();
         let mut sweep = Sweep::default();
         for mut g in self.gateways()? {
             let silent_ms = now_ms.saturating_sub(g.last_seen_ms);
@@ -168,9 +185,32 @@ impl Ledger {
                 version: "-".into(),
             }),
         };
+        // The gateway's criticality is its most critical asset's.
+        let mut criticality = 1;
+        for id in &g.assets {
+            criticality = criticality.max(self.criticality(&g.site, id)?);
+        }
+        let terms = Terms {
+            criticality,
+            iso_zone: None,
+            sla: &self.policy.sla,
+        };
         let n = get_json::<u64>(&*self.store, WORK_ORDER_SEQUENCE)?.unwrap_or(0) + 1;
-        let wo = WorkOrder::gateway_offline(WorkOrder::id_for(n), &about, g.last_seen_ms, now_ms);
+        let wo =
+            WorkOrder::gateway_offline(WorkOrder::id_for(n), &about, g.last_seen_ms, now_ms, terms);
         tracing::warn!(work_order = %wo.id, gateway = %g.id, "work order opened: {}", wo.reason);
+        let mut audit = self.audit_log(writes)?;
+        audit.record(
+            &Actor::hub(),
+            &wo.id,
+            AuditAction::Opened,
+            None,
+            Some(WorkOrderStatus::Open),
+            None,
+            now_ms,
+            writes,
+        );
+        audit.finish(writes);
         writes.push(put_json(WORK_ORDER_SEQUENCE, &n));
         writes.push(put_json(open_key(g), &wo.id));
         writes.push(put_json(WorkOrder::key(&wo.id), &wo));

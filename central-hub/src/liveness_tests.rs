@@ -99,7 +99,7 @@ fn a_silent_gateway_goes_offline_then_becomes_one_work_order_closed_on_its_retur
     };
     assert_eq!(
         (wo.asset_id.as_str(), wo.priority, wo.status),
-        ("gw-1", 2, WorkOrderStatus::Open)
+        ("gw-1", 3, WorkOrderStatus::Open)
     );
     assert!(
         wo.reason.starts_with("Gateway gw-1 at site north offline (silent) for 10 min: its 2 asset(s) (P-101, P-102) are not watched."),

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use central_hub::config::HubConfig;
 use central_hub::demo::{self, DemoOptions};
 use central_hub::hub::{self, HubSettings};
 use central_hub::ingest::IngestSettings;
@@ -49,6 +50,11 @@ enum Command {
         /// Seconds offline after which a gateway_offline work order opens.
         #[arg(long, default_value_t = 600)]
         offline_work_order_after_s: u64,
+        /// The hub config (users and tokens, SLA, crews, asset registry).
+        /// Without it (or without users in it) the hub makes an operator
+        /// and an engineer token for this run and prints them.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Run only the embedded MQTT broker (rumqttd) until stopped.
     Broker {
@@ -107,7 +113,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             embedded_broker,
             offline_after_s,
             offline_work_order_after_s,
+            config,
         } => {
+            let mut config = match &config {
+                Some(path) => HubConfig::load(path)?,
+                None => HubConfig::default(),
+            };
+            let made = config.ensure_users()?;
+            if !made.is_empty() {
+                tracing::warn!(
+                    "no users configured: made an operator and an engineer token for this run only; put [[users]] in --config to keep them"
+                );
+                for u in &made {
+                    println!("{} token: {}", u.role.as_str(), u.token);
+                }
+            }
             anyhow::ensure!(
                 offline_after_s >= 1 && offline_work_order_after_s >= offline_after_s,
                 "--offline-after-s must be at least 1 and --offline-work-order-after-s at least as long"
@@ -132,6 +152,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
                 http,
                 data_dir,
+                config,
             })
             .await?;
             println!("hub listening on http://{}", hub.http_addr);

@@ -12,20 +12,23 @@
 //! flooding the queue. A work order stays open when the detector calms down;
 //! closing it is the operator's decision after the inspection.
 //!
-//! Priority (1 = most urgent):
+//! Priority (1 = most urgent) and due date come from the risk
+//! (criticality x severity x persistence, see [`crate::risk`]); the priority
+//! only rises as evidence attaches, never falls by itself.
 //!
-//! | kind | condition | priority |
-//! | --- | --- | --- |
-//! | anomaly | peak score >= 4x the alarm threshold, or a bridge at >= 2x | 1 |
-//! | anomaly | otherwise (the alarm threshold was reached) | 2 |
-//! | model_fault | always (the asset is blind, and likely every asset on that model) | 2 |
-//! | gateway_offline | always (every asset of the gateway is blind) | 2 |
-//! | sensor_fault | always | 3 |
-//!
-//! The priority only rises as evidence attaches, never falls by itself.
+//! Operators move a work order through its life
+//! (`open -> acknowledged -> scheduled -> in_progress -> done`, or
+//! `dismissed` with a reason, from any active state); see
+//! [`WorkOrderStatus::can_become`]. Every change is also written to the
+//! append-only audit trail ([`crate::audit`]) in the same commit.
 
-use protocol::{AnomalyEvent, AssetKind, DetectorState, EventKind, FeatureContribution, ModelRef};
+use protocol::{
+    AnomalyEvent, AssetKind, DetectorState, EventKind, FeatureContribution, IsoZone, ModelRef,
+};
 use serde::{Deserialize, Serialize};
+
+use crate::risk::{self, Risk, Sla};
+use crate::scheduler::Day;
 
 /// Most evidence entries kept on a work order (the newest); all events stay
 /// stored under their ids.
@@ -73,6 +76,51 @@ impl WorkOrderStatus {
     pub fn is_open(self) -> bool {
         !matches!(self, WorkOrderStatus::Done | WorkOrderStatus::Dismissed)
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkOrderStatus::Open => "open",
+            WorkOrderStatus::Acknowledged => "acknowledged",
+            WorkOrderStatus::Scheduled => "scheduled",
+            WorkOrderStatus::InProgress => "in_progress",
+            WorkOrderStatus::Done => "done",
+            WorkOrderStatus::Dismissed => "dismissed",
+        }
+    }
+
+    /// Whether an operator may move a work order from `self` to `to`.
+    /// `scheduled` is reached by scheduling (a crew and a day), also again
+    /// from `scheduled` (re-scheduling); `done` and `dismissed` are final.
+    pub fn can_become(self, to: WorkOrderStatus) -> bool {
+        use WorkOrderStatus::*;
+        matches!(
+            (self, to),
+            (Open, Acknowledged | Scheduled | Dismissed)
+                | (Acknowledged, Scheduled | InProgress | Dismissed)
+                | (Scheduled, Scheduled | Acknowledged | InProgress | Dismissed)
+                | (InProgress, Done | Dismissed)
+        )
+    }
+}
+
+/// Which crews can do a work order's inspection.
+pub fn required_skill(kind: WorkOrderKind, asset: AssetKind) -> &'static str {
+    match kind {
+        WorkOrderKind::Anomaly if asset == AssetKind::Bridge => "structural",
+        WorkOrderKind::Anomaly => "mechanical",
+        WorkOrderKind::SensorFault | WorkOrderKind::GatewayOffline => "instrumentation",
+        WorkOrderKind::ModelFault => "engineering",
+    }
+}
+
+/// What the hub knows about an asset when it weighs a work order.
+#[derive(Debug, Clone, Copy)]
+pub struct Terms<'a> {
+    /// 1-5, from the asset registry.
+    pub criticality: u8,
+    /// The asset's latest ISO 10816 zone (rotating machines).
+    pub iso_zone: Option<IsoZone>,
+    pub sla: &'a Sla,
 }
 
 /// One event attached to a work order.
@@ -110,6 +158,25 @@ pub struct WorkOrder {
     /// online).
     #[serde(default)]
     pub resolution: Option<String>,
+    /// Criticality, severity, persistence and their product.
+    #[serde(flatten)]
+    pub risk: Risk,
+    /// Window end of the first evidence (persistence runs from it).
+    pub first_evidence_ms: u64,
+    pub due_at_ms: u64,
+    /// The crew assigned, and the day it is scheduled for.
+    #[serde(default)]
+    pub crew: Option<String>,
+    #[serde(default)]
+    pub scheduled_day: Option<Day>,
+    /// What the inspection found (required to close it as done).
+    #[serde(default)]
+    pub findings: Option<String>,
+    /// Why it was dismissed (required; kept as feedback for model tuning).
+    #[serde(default)]
+    pub dismissal_reason: Option<String>,
+    #[serde(default)]
+    pub closed_at_ms: Option<u64>,
 }
 
 impl WorkOrder {
@@ -129,7 +196,7 @@ impl WorkOrder {
     }
 
     /// Opens a work order from the event that warrants it.
-    pub fn open(id: String, event: &AnomalyEvent, now_ms: u64) -> Self {
+    pub fn open(id: String, event: &AnomalyEvent, now_ms: u64, terms: Terms<'_>) -> Self {
         let kind = kind_of(event);
         let mut wo = WorkOrder {
             id,
@@ -148,8 +215,16 @@ impl WorkOrder {
             event_count: 0,
             evidence: Vec::new(),
             resolution: None,
+            risk: Risk::new(terms.criticality, 1.0, 1.0),
+            first_evidence_ms: event.window_end_ms,
+            due_at_ms: terms.sla.due_ms(now_ms, 4),
+            crew: None,
+            scheduled_day: None,
+            findings: None,
+            dismissal_reason: None,
+            closed_at_ms: None,
         };
-        wo.attach(event, now_ms);
+        wo.attach(event, now_ms, terms);
         wo
     }
 
@@ -161,6 +236,7 @@ impl WorkOrder {
         gateway: &GatewayOffline<'_>,
         since_ms: u64,
         now_ms: u64,
+        terms: Terms<'_>,
     ) -> Self {
         let minutes = now_ms.saturating_sub(since_ms) as f64 / 60_000.0;
         let reason = format!(
@@ -171,14 +247,14 @@ impl WorkOrder {
             gateway.assets.len(),
             gateway.assets.join(", "),
         );
-        WorkOrder {
+        let mut wo = WorkOrder {
             id,
             asset_id: gateway.id.to_owned(),
             asset_kind: gateway.asset_kind,
             site: gateway.site.to_owned(),
             kind: WorkOrderKind::GatewayOffline,
             status: WorkOrderStatus::Open,
-            priority: priority(WorkOrderKind::GatewayOffline, gateway.asset_kind, 0.0, 1.0),
+            priority: 4,
             created_at_ms: now_ms,
             updated_at_ms: now_ms,
             reason,
@@ -188,11 +264,42 @@ impl WorkOrder {
             event_count: 0,
             evidence: Vec::new(),
             resolution: None,
+            risk: Risk::new(terms.criticality, 1.0, 1.0),
+            first_evidence_ms: since_ms,
+            due_at_ms: terms.sla.due_ms(now_ms, 4),
+            crew: None,
+            scheduled_day: None,
+            findings: None,
+            dismissal_reason: None,
+            closed_at_ms: None,
+        };
+        wo.reassess(now_ms, terms);
+        wo
+    }
+
+    /// Recomputes the risk with evidence up to `last_ms`; the priority may
+    /// rise (never fall), and the due date moves earlier with it.
+    pub fn reassess(&mut self, last_ms: u64, terms: Terms<'_>) {
+        let severity = risk::severity(
+            self.kind,
+            self.peak_score,
+            self.alarm_threshold,
+            terms.iso_zone,
+        );
+        let persistence = risk::persistence(self.first_evidence_ms, last_ms);
+        let assessed = Risk::new(terms.criticality, severity, persistence);
+        if assessed.risk >= self.risk.risk || assessed.criticality != self.risk.criticality {
+            self.risk = assessed;
         }
+        let priority = self.priority.min(self.risk.priority());
+        self.priority = priority;
+        self.due_at_ms = self
+            .due_at_ms
+            .min(terms.sla.due_ms(self.created_at_ms, priority));
     }
 
     /// Attaches an event as evidence; the priority may rise.
-    pub fn attach(&mut self, event: &AnomalyEvent, now_ms: u64) {
+    pub fn attach(&mut self, event: &AnomalyEvent, now_ms: u64, terms: Terms<'_>) {
         self.event_count += 1;
         self.updated_at_ms = now_ms;
         if event.kind == EventKind::Anomaly {
@@ -209,12 +316,8 @@ impl WorkOrder {
         if self.evidence.len() > MAX_EVIDENCE {
             self.evidence.remove(0);
         }
-        self.priority = self.priority.min(priority(
-            self.kind,
-            self.asset_kind,
-            self.peak_score,
-            self.alarm_threshold,
-        ));
+        self.first_evidence_ms = self.first_evidence_ms.min(event.window_end_ms);
+        self.reassess(event.window_end_ms, terms);
     }
 }
 
@@ -245,18 +348,6 @@ pub fn kind_of(event: &AnomalyEvent) -> WorkOrderKind {
         EventKind::Anomaly => WorkOrderKind::Anomaly,
         EventKind::SensorFault => WorkOrderKind::SensorFault,
         EventKind::ModelFault => WorkOrderKind::ModelFault,
-    }
-}
-
-fn priority(kind: WorkOrderKind, asset: AssetKind, peak: f64, alarm: f64) -> u8 {
-    match kind {
-        WorkOrderKind::SensorFault => 3,
-        WorkOrderKind::ModelFault | WorkOrderKind::GatewayOffline => 2,
-        WorkOrderKind::Anomaly => {
-            let severity = peak / alarm.max(f64::EPSILON);
-            let structural = asset == AssetKind::Bridge && severity >= 2.0;
-            if severity >= 4.0 || structural { 1 } else { 2 }
-        }
     }
 }
 

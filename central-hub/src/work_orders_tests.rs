@@ -1,5 +1,21 @@
 use super::*;
 
+const SLA: Sla = Sla {
+    p1_hours: 24,
+    p2_hours: 72,
+    p3_hours: 168,
+    p4_hours: 720,
+    due_soon_fraction: 0.25,
+};
+
+fn terms(criticality: u8) -> Terms<'static> {
+    Terms {
+        criticality,
+        iso_zone: None,
+        sla: &SLA,
+    }
+}
+
 fn event(kind: EventKind, state: DetectorState, score: f64) -> AnomalyEvent {
     AnomalyEvent {
         event_id: format!("e-{score}"),
@@ -66,25 +82,28 @@ fn reason_says_what_was_seen_and_by_which_model() {
         "WO-000001".into(),
         &event(EventKind::Anomaly, DetectorState::Alarm, 300.0),
         5,
+        terms(3),
     );
     assert_eq!(
         wo.reason,
         "Alarm on pump P-102 (channel accel): anomaly score 300 is 2.5x the alarm level 120 of model pump-anomaly 1.0.0. Driven by: kurtosis 9.87 (normally 2.00, 62 % of the deviation)."
     );
+    // risk = criticality 3 x severity 2.5 x persistence 1 = 7.5: P3.
     assert_eq!(
-        (wo.priority, wo.status, wo.event_count),
-        (2, WorkOrderStatus::Open, 1)
+        (wo.risk.risk, wo.priority, wo.status, wo.event_count),
+        (7.5, 3, WorkOrderStatus::Open, 1)
     );
+    assert_eq!(wo.due_at_ms, 5 + 168 * 3_600_000);
     let mut sensor = event(EventKind::SensorFault, DetectorState::SensorFault, 0.0);
     sensor.detail = Some("flat-lined at 0.01 g".into());
-    let wo = WorkOrder::open("WO-000002".into(), &sensor, 5);
+    let wo = WorkOrder::open("WO-000002".into(), &sensor, 5, terms(3));
     assert!(
         wo.reason
             .starts_with("Sensor fault on pump P-102, channel accel: flat-lined at 0.01 g."),
         "{}",
         wo.reason
     );
-    assert_eq!(wo.priority, 3);
+    assert_eq!((wo.risk.risk, wo.priority), (4.5, 4));
 }
 
 #[test]
@@ -93,17 +112,30 @@ fn evidence_attaches_raises_priority_and_is_bounded() {
         "WO-000001".into(),
         &event(EventKind::Anomaly, DetectorState::Alarm, 130.0),
         1,
+        terms(4),
     );
-    assert_eq!(wo.priority, 2);
-    wo.attach(&event(EventKind::Anomaly, DetectorState::Alarm, 600.0), 2);
-    assert_eq!((wo.priority, wo.peak_score), (1, 600.0));
+    assert_eq!(wo.priority, 4);
+    assert_eq!(wo.due_at_ms, 1 + 720 * 3_600_000);
+    wo.attach(
+        &event(EventKind::Anomaly, DetectorState::Alarm, 600.0),
+        2,
+        terms(4),
+    );
+    // 4 x 5 x 1 = 20: P1, due a day after it was opened.
+    assert_eq!((wo.priority, wo.peak_score, wo.risk.risk), (1, 600.0, 20.0));
+    assert_eq!(wo.due_at_ms, 1 + 24 * 3_600_000);
     // A calmer reminder does not lower it.
-    wo.attach(&event(EventKind::Anomaly, DetectorState::Warning, 70.0), 3);
+    wo.attach(
+        &event(EventKind::Anomaly, DetectorState::Warning, 70.0),
+        3,
+        terms(4),
+    );
     assert_eq!((wo.priority, wo.peak_score), (1, 600.0));
     for i in 0..100 {
         wo.attach(
             &event(EventKind::Anomaly, DetectorState::Alarm, 130.0 + i as f64),
             4,
+            terms(4),
         );
     }
     assert_eq!(wo.event_count, 103);
@@ -112,10 +144,53 @@ fn evidence_attaches_raises_priority_and_is_bounded() {
 }
 
 #[test]
-fn bridges_get_priority_one_at_twice_the_alarm_level() {
-    let mut e = event(EventKind::Anomaly, DetectorState::Alarm, 250.0);
-    e.asset_kind = AssetKind::Bridge;
-    assert_eq!(WorkOrder::open("WO-1".into(), &e, 0).priority, 1);
+fn criticality_and_persistence_weigh_the_priority() {
+    // Severity 300 / 120 = 2.5 for both.
+    let e = event(EventKind::Anomaly, DetectorState::Alarm, 300.0);
+    assert_eq!(WorkOrder::open("WO-1".into(), &e, 0, terms(2)).priority, 3);
+    let mut critical = WorkOrder::open("WO-2".into(), &e, 0, terms(5));
+    assert_eq!((critical.risk.risk, critical.priority), (12.5, 2));
+    // The same evidence a day later: persistence 2, risk 25, P1.
+    let mut later = event(EventKind::Anomaly, DetectorState::Alarm, 300.0);
+    later.window_end_ms += 86_400_000;
+    critical.attach(&later, 86_400_000, terms(5));
+    assert_eq!(
+        (
+            critical.risk.persistence,
+            critical.risk.risk,
+            critical.priority
+        ),
+        (2.0, 25.0, 1)
+    );
+}
+
+#[test]
+fn the_lifecycle_allows_only_forward_moves_and_dismissal() {
+    use WorkOrderStatus::*;
+    let all = [Open, Acknowledged, Scheduled, InProgress, Done, Dismissed];
+    let allowed: Vec<(WorkOrderStatus, WorkOrderStatus)> = all
+        .iter()
+        .flat_map(|&a| all.iter().map(move |&b| (a, b)))
+        .filter(|&(a, b)| a.can_become(b))
+        .collect();
+    assert_eq!(
+        allowed,
+        [
+            (Open, Acknowledged),
+            (Open, Scheduled),
+            (Open, Dismissed),
+            (Acknowledged, Scheduled),
+            (Acknowledged, InProgress),
+            (Acknowledged, Dismissed),
+            (Scheduled, Acknowledged),
+            (Scheduled, Scheduled),
+            (Scheduled, InProgress),
+            (Scheduled, Dismissed),
+            (InProgress, Done),
+            (InProgress, Dismissed),
+        ]
+    );
+    assert!(!Done.can_become(Open));
 }
 
 #[test]

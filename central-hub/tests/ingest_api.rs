@@ -4,6 +4,8 @@
 
 use std::time::{Duration, Instant};
 
+use central_hub::auth::{Role, User};
+use central_hub::config::HubConfig;
 use central_hub::hub::{self, HubSettings};
 use central_hub::ingest::IngestSettings;
 use protocol::*;
@@ -90,10 +92,24 @@ async fn publish_all(port: u16, items: Vec<(String, Vec<u8>)>) {
     }
 }
 
+const TOKEN: &str = "ingest-test-operator-token-0001";
+
+fn config() -> HubConfig {
+    HubConfig {
+        users: vec![User {
+            name: "ops".into(),
+            role: Role::Operator,
+            token: TOKEN.into(),
+        }],
+        ..HubConfig::default()
+    }
+}
+
 async fn get(url: &str) -> (u16, String, Value) {
     let url = url.to_owned();
     tokio::task::spawn_blocking(move || {
         let mut resp = ureq::get(&url)
+            .header("Authorization", format!("Bearer {TOKEN}"))
             .config()
             .http_status_as_error(false)
             .build()
@@ -138,6 +154,7 @@ async fn stores_what_gateways_say_and_serves_it() {
         },
         http: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().to_owned(),
+        config: config(),
     })
     .await
     .unwrap();
@@ -236,7 +253,7 @@ async fn stores_what_gateways_say_and_serves_it() {
 
     let (status, ctype, page) = get(&format!("{api}/")).await;
     assert_eq!((status, ctype.as_str()), (200, "text/html; charset=utf-8"));
-    assert!(page.as_str().unwrap().contains("/api/work-orders"));
+    assert!(page.as_str().unwrap().contains("app.js"));
 
     hub.stop().await;
 }
@@ -255,6 +272,7 @@ async fn a_burst_of_mixed_qos_messages_is_all_ingested() {
         },
         http: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().to_owned(),
+        config: config(),
     })
     .await
     .unwrap();

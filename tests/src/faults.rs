@@ -233,6 +233,7 @@ detector = {{ reminder_windows = 1 }}
 
     pub fn start_hub(&mut self) {
         self.hub_starts += 1;
+        let config = crate::hub_config(&self.dir);
         let hub = Process::start(
             &format!("hub-{}", self.hub_starts),
             &bin("central-hub"),
@@ -244,6 +245,8 @@ detector = {{ reminder_windows = 1 }}
                 &format!("127.0.0.1:{}", self.http),
                 "--data-dir",
                 self.dir.join("hub-data").to_str().unwrap(),
+                "--config",
+                config.to_str().unwrap(),
             ],
             &self.dir,
         );

@@ -8,6 +8,7 @@
 //! guard is dropped.
 
 pub mod faults;
+pub mod webdriver;
 
 use std::fs::File;
 use std::net::TcpListener;
@@ -136,6 +137,22 @@ impl Process {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The token a hub printed for `role` (`<role> token: <token>`), once
+    /// it has; waits up to 30 s.
+    pub fn printed_token(&self, role: &str) -> String {
+        let prefix = format!("{role} token: ");
+        wait_until(
+            &format!("{} to print the {role} token", self.name),
+            Duration::from_secs(30),
+            || {
+                Ok(self
+                    .log()
+                    .lines()
+                    .find_map(|l| l.strip_prefix(&prefix).map(|t| t.trim().to_owned())))
+            },
+        )
+    }
+
     /// Sends SIGTERM (a clean stop) and waits up to `timeout` for the exit.
     pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let _ = Command::new("kill")
@@ -214,9 +231,31 @@ pub fn start_broker(mqtt: u16, log_dir: &Path) -> Process {
     )
 }
 
+/// The operator's bearer token of hubs started with [`hub_config`].
+pub const TEST_OPERATOR_TOKEN: &str = "system-test-operator-token-000001";
+/// The engineer's bearer token of hubs started with [`hub_config`]; what
+/// [`get_json`] sends.
+pub const TEST_ENGINEER_TOKEN: &str = "system-test-engineer-token-000001";
+
+/// Writes a hub config with the test users into `dir` and returns its path.
+pub fn hub_config(dir: &Path) -> PathBuf {
+    let path = dir.join("hub-test.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[[users]]\nname = \"test-operator\"\nrole = \"operator\"\ntoken = \"{TEST_OPERATOR_TOKEN}\"\n\n\
+             [[users]]\nname = \"test-engineer\"\nrole = \"engineer\"\ntoken = \"{TEST_ENGINEER_TOKEN}\"\n"
+        ),
+    )
+    .expect("hub config written");
+    path
+}
+
 /// Starts `central-hub serve` against the broker on `mqtt`, its API on
-/// `http`, its database in `data_dir`, logging as `name`.
+/// `http`, its database in `data_dir`, logging as `name`, with the test
+/// users ([`hub_config`]).
 pub fn start_hub(name: &str, mqtt: u16, http: u16, data_dir: &Path, log_dir: &Path) -> Process {
+    let config = hub_config(log_dir);
     Process::start(
         name,
         &bin("central-hub"),
@@ -228,6 +267,8 @@ pub fn start_hub(name: &str, mqtt: u16, http: u16, data_dir: &Path, log_dir: &Pa
             &format!("127.0.0.1:{http}"),
             "--data-dir",
             data_dir.to_str().expect("a UTF-8 path"),
+            "--config",
+            config.to_str().expect("a UTF-8 path"),
         ],
         log_dir,
     )
@@ -273,9 +314,15 @@ pub fn figure<'a>(line: &'a str, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {name} in {line}"))
 }
 
-/// GET a JSON document.
+/// GET a JSON document as the test engineer ([`TEST_ENGINEER_TOKEN`]).
 pub fn get_json(url: &str) -> Result<serde_json::Value, String> {
+    get_json_as(url, TEST_ENGINEER_TOKEN)
+}
+
+/// GET a JSON document with a bearer token.
+pub fn get_json_as(url: &str, token: &str) -> Result<serde_json::Value, String> {
     ureq::get(url)
+        .header("Authorization", format!("Bearer {token}"))
         .call()
         .map_err(|e| format!("GET {url}: {e}"))?
         .body_mut()

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use system_tests::{Process, bin, free_port, get_json, wait_until};
+use system_tests::{Process, bin, free_port, get_json_as, wait_until};
 
 fn assets_with_orders(orders: &Value) -> Vec<String> {
     let mut ids: Vec<String> = orders
@@ -40,6 +40,8 @@ fn demo_raises_work_orders_for_the_faulty_assets_within_a_minute_and_a_half() {
         ],
         dir.path(),
     );
+    let token = demo.printed_token("operator");
+    let get_json = |url: &str| get_json_as(url, &token);
     let deadline = Duration::from_secs(90);
     let orders = wait_until("work orders for P-102 and SPAN-2", deadline, || {
         let orders = get_json(&format!("{api}/api/work-orders"))?;
