@@ -328,9 +328,28 @@ impl Ledger {
         if !work_orders::opens(e) {
             return Ok(None);
         }
-        let n = get_json::<u64>(&*self.store, WORK_ORDER_SEQUENCE)?.unwrap_or(0) + 1;
-        let wo = WorkOrder::open(WorkOrder::id_for(n), e, now_ms, terms);
+        let wo = WorkOrder::open(self.next_work_order_id(writes)?, e, now_ms, terms);
         tracing::info!(work_order = %wo.id, asset = %wo.asset_id, priority = wo.priority, risk = wo.risk.risk, "work order opened: {}", wo.reason);
+        self.store_opened(&wo, index, now_ms, writes)?;
+        Ok(Some(wo.id))
+    }
+
+    /// The id of the next work order; its number is taken in `writes`.
+    fn next_work_order_id(&self, writes: &mut Vec<Write>) -> Result<String, StoreError> {
+        let n = get_json::<u64>(&*self.store, WORK_ORDER_SEQUENCE)?.unwrap_or(0) + 1;
+        writes.push(put_json(WORK_ORDER_SEQUENCE, &n));
+        Ok(WorkOrder::id_for(n))
+    }
+
+    /// Writes a newly opened work order, its open-index entry `index` and
+    /// its `opened` audit entry.
+    fn store_opened(
+        &self,
+        wo: &WorkOrder,
+        index: String,
+        now_ms: u64,
+        writes: &mut Vec<Write>,
+    ) -> Result<(), StoreError> {
         let mut audit = self.audit_log(writes)?;
         audit.record(
             &Actor::hub(),
@@ -343,10 +362,9 @@ impl Ledger {
             writes,
         );
         audit.finish(writes);
-        writes.push(put_json(WORK_ORDER_SEQUENCE, &n));
         writes.push(put_json(index, &wo.id));
-        writes.push(put_json(WorkOrder::key(&wo.id), &wo));
-        Ok(Some(wo.id))
+        writes.push(put_json(WorkOrder::key(&wo.id), wo));
+        Ok(())
     }
 
     fn apply_death(&self, m: &Death, now_ms: u64) -> Result<Applied, StoreError> {

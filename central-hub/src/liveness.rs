@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use protocol::{AssetKind, DeathReason, ModelRef};
 
-use super::{GatewayRecord, Ledger, WORK_ORDER_SEQUENCE, gateway_key};
+use super::{GatewayRecord, Ledger, gateway_key};
 use crate::assets::{AssetRecord, AssetState};
 use crate::audit::{Actor, AuditAction};
 use crate::work_orders::{GatewayOffline, Terms, WorkOrder, WorkOrderKind, WorkOrderStatus};
@@ -195,25 +195,10 @@ impl Ledger {
             iso_zone: None,
             sla: &self.policy.sla,
         };
-        let n = get_json::<u64>(&*self.store, WORK_ORDER_SEQUENCE)?.unwrap_or(0) + 1;
-        let wo =
-            WorkOrder::gateway_offline(WorkOrder::id_for(n), &about, g.last_seen_ms, now_ms, terms);
+        let id = self.next_work_order_id(writes)?;
+        let wo = WorkOrder::gateway_offline(id, &about, g.last_seen_ms, now_ms, terms);
         tracing::warn!(work_order = %wo.id, gateway = %g.id, "work order opened: {}", wo.reason);
-        let mut audit = self.audit_log(writes)?;
-        audit.record(
-            &Actor::hub(),
-            &wo.id,
-            AuditAction::Opened,
-            None,
-            Some(WorkOrderStatus::Open),
-            None,
-            now_ms,
-            writes,
-        );
-        audit.finish(writes);
-        writes.push(put_json(WORK_ORDER_SEQUENCE, &n));
-        writes.push(put_json(open_key(g), &wo.id));
-        writes.push(put_json(WorkOrder::key(&wo.id), &wo));
+        self.store_opened(&wo, open_key(g), now_ms, writes)?;
         Ok(wo.id)
     }
 }

@@ -195,35 +195,49 @@ impl WorkOrder {
         format!("WO-{n:06}")
     }
 
-    /// Opens a work order from the event that warrants it.
-    pub fn open(id: String, event: &AnomalyEvent, now_ms: u64, terms: Terms<'_>) -> Self {
-        let kind = kind_of(event);
-        let mut wo = WorkOrder {
+    /// A new, open work order about `subject`, with no evidence yet.
+    fn opened(id: String, subject: Subject, now_ms: u64, terms: Terms<'_>) -> Self {
+        WorkOrder {
             id,
-            asset_id: event.asset_id.clone(),
-            asset_kind: event.asset_kind,
-            site: event.site.clone(),
-            kind,
+            asset_id: subject.asset_id,
+            asset_kind: subject.asset_kind,
+            site: subject.site,
+            kind: subject.kind,
             status: WorkOrderStatus::Open,
             priority: 4,
             created_at_ms: now_ms,
             updated_at_ms: now_ms,
-            reason: reason(event),
-            model: event.model.clone(),
-            alarm_threshold: event.alarm_threshold,
+            reason: subject.reason,
+            model: subject.model,
+            alarm_threshold: subject.alarm_threshold,
             peak_score: 0.0,
             event_count: 0,
             evidence: Vec::new(),
             resolution: None,
             risk: Risk::new(terms.criticality, 1.0, 1.0),
-            first_evidence_ms: event.window_end_ms,
+            first_evidence_ms: subject.first_evidence_ms,
             due_at_ms: terms.sla.due_ms(now_ms, 4),
             crew: None,
             scheduled_day: None,
             findings: None,
             dismissal_reason: None,
             closed_at_ms: None,
+        }
+    }
+
+    /// Opens a work order from the event that warrants it.
+    pub fn open(id: String, event: &AnomalyEvent, now_ms: u64, terms: Terms<'_>) -> Self {
+        let subject = Subject {
+            asset_id: event.asset_id.clone(),
+            asset_kind: event.asset_kind,
+            site: event.site.clone(),
+            kind: kind_of(event),
+            reason: reason(event),
+            model: event.model.clone(),
+            alarm_threshold: event.alarm_threshold,
+            first_evidence_ms: event.window_end_ms,
         };
+        let mut wo = Self::opened(id, subject, now_ms, terms);
         wo.attach(event, now_ms, terms);
         wo
     }
@@ -247,32 +261,17 @@ impl WorkOrder {
             gateway.assets.len(),
             gateway.assets.join(", "),
         );
-        let mut wo = WorkOrder {
-            id,
+        let subject = Subject {
             asset_id: gateway.id.to_owned(),
             asset_kind: gateway.asset_kind,
             site: gateway.site.to_owned(),
             kind: WorkOrderKind::GatewayOffline,
-            status: WorkOrderStatus::Open,
-            priority: 4,
-            created_at_ms: now_ms,
-            updated_at_ms: now_ms,
             reason,
             model: gateway.model.clone(),
             alarm_threshold: 0.0,
-            peak_score: 0.0,
-            event_count: 0,
-            evidence: Vec::new(),
-            resolution: None,
-            risk: Risk::new(terms.criticality, 1.0, 1.0),
             first_evidence_ms: since_ms,
-            due_at_ms: terms.sla.due_ms(now_ms, 4),
-            crew: None,
-            scheduled_day: None,
-            findings: None,
-            dismissal_reason: None,
-            closed_at_ms: None,
         };
+        let mut wo = Self::opened(id, subject, now_ms, terms);
         wo.reassess(now_ms, terms);
         wo
     }
@@ -319,6 +318,18 @@ impl WorkOrder {
         self.first_evidence_ms = self.first_evidence_ms.min(event.window_end_ms);
         self.reassess(event.window_end_ms, terms);
     }
+}
+
+/// What a new work order is about.
+struct Subject {
+    asset_id: String,
+    asset_kind: AssetKind,
+    site: String,
+    kind: WorkOrderKind,
+    reason: String,
+    model: ModelRef,
+    alarm_threshold: f64,
+    first_evidence_ms: u64,
 }
 
 /// What a gateway-offline work order says about the gateway.

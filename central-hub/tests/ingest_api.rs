@@ -12,60 +12,15 @@ use protocol::*;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
 
-fn model() -> ModelRef {
-    ModelRef {
-        id: "pump-anomaly".into(),
-        version: "1.0.0".into(),
-    }
-}
+mod common;
+use common::event;
 
 fn birth() -> Message {
-    Message::Birth(Birth {
-        site: "north".into(),
-        gateway: "gw-1".into(),
-        agent_version: "test".into(),
-        started_at_ms: 1,
-        ts_ms: 1,
-        assets: vec![AssetInfo {
-            id: "P-7".into(),
-            kind: AssetKind::Pump,
-            channels: vec![ChannelInfo {
-                id: "accel".into(),
-                quantity: Quantity::Acceleration,
-                unit: "g".into(),
-                sample_rate_hz: 5120.0,
-            }],
-            model: model(),
-        }],
-    })
+    common::birth(&["P-7"])
 }
 
 fn alarm(id: &str) -> Message {
-    Message::Event(AnomalyEvent {
-        event_id: id.into(),
-        site: "north".into(),
-        gateway: "gw-1".into(),
-        asset_id: "P-7".into(),
-        asset_kind: AssetKind::Pump,
-        channel: "accel".into(),
-        kind: EventKind::Anomaly,
-        state: DetectorState::Alarm,
-        previous_state: DetectorState::Warning,
-        window_start_ms: 1_000,
-        window_end_ms: 2_000,
-        raised_at_ms: 2_000,
-        score: 400.0,
-        threshold: 60.0,
-        alarm_threshold: 120.0,
-        model: model(),
-        top_features: vec![FeatureContribution {
-            name: "kurtosis".into(),
-            value: 8.0,
-            expected: 2.0,
-            share: 0.8,
-        }],
-        detail: None,
-    })
+    event(id, "P-7", EventKind::Anomaly, DetectorState::Alarm, 400.0)
 }
 
 /// Publishes each (topic, payload) with QoS 1 and waits for all PUBACKs.

@@ -16,61 +16,11 @@ use serde_json::{Value, json};
 const OPERATOR: &str = "operator-token-for-the-api-test";
 const ENGINEER: &str = "engineer-token-for-the-api-test";
 
-fn model() -> ModelRef {
-    ModelRef {
-        id: "pump-anomaly".into(),
-        version: "1.0.0".into(),
-    }
-}
+mod common;
+use common::event;
 
 fn birth() -> Message {
-    let asset = |id: &str| AssetInfo {
-        id: id.into(),
-        kind: AssetKind::Pump,
-        channels: vec![ChannelInfo {
-            id: "accel".into(),
-            quantity: Quantity::Acceleration,
-            unit: "g".into(),
-            sample_rate_hz: 5120.0,
-        }],
-        model: model(),
-    };
-    Message::Birth(Birth {
-        site: "north".into(),
-        gateway: "gw-1".into(),
-        agent_version: "test".into(),
-        started_at_ms: 1,
-        ts_ms: 1,
-        assets: vec![asset("P-7"), asset("P-8"), asset("P-9")],
-    })
-}
-
-fn event(id: &str, asset: &str, kind: EventKind, state: DetectorState, score: f64) -> Message {
-    Message::Event(AnomalyEvent {
-        event_id: id.into(),
-        site: "north".into(),
-        gateway: "gw-1".into(),
-        asset_id: asset.into(),
-        asset_kind: AssetKind::Pump,
-        channel: "accel".into(),
-        kind,
-        state,
-        previous_state: DetectorState::Normal,
-        window_start_ms: 1_000,
-        window_end_ms: 2_000,
-        raised_at_ms: 2_000,
-        score,
-        threshold: 60.0,
-        alarm_threshold: 120.0,
-        model: model(),
-        top_features: vec![FeatureContribution {
-            name: "kurtosis".into(),
-            value: 8.0,
-            expected: 2.0,
-            share: 0.8,
-        }],
-        detail: (kind == EventKind::SensorFault).then(|| "flat-lined".into()),
-    })
+    common::birth(&["P-7", "P-8", "P-9"])
 }
 
 /// Hub time `n` seconds after the test started (real time: the hub's

@@ -7,9 +7,10 @@ use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiState, JsonBody, QueryOf, blocking, now_ms, require, rfc3339};
-use crate::audit::AuditEntry;
+use crate::audit::{Actor, AuditEntry};
 use crate::auth::{Caller, Role};
-use crate::ledger::operations::TransitionRequest;
+use crate::ledger::Ledger;
+use crate::ledger::operations::{OperationError, TransitionRequest};
 use crate::risk::{SlaState, sla_state};
 use crate::scheduler::Day;
 use crate::work_orders::{WorkOrder, WorkOrderStatus, required_skill};
@@ -184,17 +185,30 @@ async fn transition(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<TransitionBody>,
 ) -> Result<Response, ApiError> {
-    require(&caller, Role::Operator)?;
     let req = TransitionRequest {
         to: body.to,
         note: body.note,
         reason: body.reason,
         findings: body.findings,
     };
+    change(s, &caller, move |l, who, now| {
+        l.transition(&id, req, who, now)
+    })
+    .await
+}
+
+/// Runs an operator's change to a work order (off the async workers) and
+/// answers with the work order as changed.
+async fn change(
+    s: ApiState,
+    caller: &Caller,
+    op: impl FnOnce(&Ledger, &Actor, u64) -> Result<WorkOrder, OperationError> + Send + 'static,
+) -> Result<Response, ApiError> {
+    require(caller, Role::Operator)?;
     let now = now_ms();
     let ledger = s.ledger.clone();
     let actor = caller.actor();
-    let wo = blocking(move || Ok(ledger.transition(&id, req, &actor, now)?)).await?;
+    let wo = blocking(move || Ok(op(&ledger, &actor, now)?)).await?;
     Ok(Json(WorkOrderView::new(&s, wo, now)).into_response())
 }
 
@@ -210,13 +224,11 @@ async fn assign(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<AssignBody>,
 ) -> Result<Response, ApiError> {
-    require(&caller, Role::Operator)?;
     let crew = s.crew(&body.crew)?.clone();
-    let now = now_ms();
-    let ledger = s.ledger.clone();
-    let actor = caller.actor();
-    let wo = blocking(move || Ok(ledger.assign(&id, &crew, &actor, now)?)).await?;
-    Ok(Json(WorkOrderView::new(&s, wo, now)).into_response())
+    change(s, &caller, move |l, who, now| {
+        l.assign(&id, &crew, who, now)
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -232,13 +244,11 @@ async fn schedule(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<ScheduleBody>,
 ) -> Result<Response, ApiError> {
-    require(&caller, Role::Operator)?;
     let crew = s.crew(&body.crew)?.clone();
-    let now = now_ms();
-    let ledger = s.ledger.clone();
-    let actor = caller.actor();
-    let wo = blocking(move || Ok(ledger.schedule(&id, &crew, body.day, &actor, now)?)).await?;
-    Ok(Json(WorkOrderView::new(&s, wo, now)).into_response())
+    change(s, &caller, move |l, who, now| {
+        l.schedule(&id, &crew, body.day, who, now)
+    })
+    .await
 }
 
 async fn audit(
