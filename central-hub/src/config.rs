@@ -22,6 +22,9 @@
 //! p3_hours = 168
 //! p4_hours = 720
 //!
+//! [models]
+//! trusted_keys = ["ed25519:<64 hex digits>"]   # engineers' signing keys
+//!
 //! [[crews]]
 //! id = "mech-a"
 //! name = "Mechanical crew A"
@@ -65,6 +68,30 @@ pub struct HubConfig {
     /// Seconds between health history points of an unchanged asset.
     #[serde(default = "default_history_interval")]
     pub history_interval_s: u64,
+    #[serde(default)]
+    pub models: ModelsConfig,
+}
+
+/// `[models]`: whose signatures the model registry accepts.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelsConfig {
+    /// Engineers' public keys, `ed25519:<64 hex digits>` (from
+    /// `central-hub models keygen`).
+    #[serde(default)]
+    pub trusted_keys: Vec<String>,
+}
+
+impl ModelsConfig {
+    pub fn keys(&self) -> Result<Vec<protocol::package::VerifyingKey>, String> {
+        self.trusted_keys
+            .iter()
+            .map(|k| {
+                protocol::package::parse_public_key(k)
+                    .map_err(|e| format!("[models] trusted_keys: {e}"))
+            })
+            .collect()
+    }
 }
 
 fn default_history_interval() -> u64 {
@@ -79,6 +106,7 @@ impl Default for HubConfig {
             crews: Vec::new(),
             registry: None,
             history_interval_s: default_history_interval(),
+            models: ModelsConfig::default(),
         }
     }
 }
@@ -131,6 +159,7 @@ impl HubConfig {
         if self.history_interval_s == 0 {
             return Err("history_interval_s must be at least 1".into());
         }
+        self.models.keys()?;
         Ok(())
     }
 

@@ -44,6 +44,8 @@ pub enum HubError {
     Registry(#[from] RegistryError),
     #[error("hub config: no users, so nobody could use the API")]
     NoUsers,
+    #[error("hub config: {0}")]
+    Config(String),
     #[error("HTTP address {addr}: {source}")]
     Http {
         addr: SocketAddr,
@@ -106,6 +108,7 @@ pub async fn start(settings: HubSettings) -> Result<RunningHub, HubError> {
         stats: stats.clone(),
         tokens: Tokens::new(&settings.config.users),
         crews: Arc::new(settings.config.crews.clone()),
+        trusted_keys: Arc::new(settings.config.models.keys().map_err(HubError::Config)?),
     };
     let http_shutdown = shutdown.clone();
     let http = tokio::spawn(async move {

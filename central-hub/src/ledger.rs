@@ -526,6 +526,9 @@ pub mod liveness;
 #[path = "operations.rs"]
 pub mod operations;
 
+#[path = "model_registry.rs"]
+pub mod model_registry;
+
 fn gateway_key(site: &str, gateway: &str) -> String {
     format!("gateway/{site}/{gateway}")
 }

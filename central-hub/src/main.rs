@@ -12,6 +12,8 @@ use central_hub::hub::{self, HubSettings};
 use central_hub::ingest::IngestSettings;
 use central_hub::ledger::liveness::LivenessPolicy;
 use clap::{Parser, Subcommand};
+
+mod models_cmd;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -60,6 +62,11 @@ enum Command {
     Broker {
         #[arg(long, default_value = "127.0.0.1:1883")]
         listen: SocketAddr,
+    },
+    /// Model packages: make a signing key, sign a model, check a package.
+    Models {
+        #[command(subcommand)]
+        command: models_cmd::ModelsCommand,
     },
     /// Run broker, hub and simulated gateways together.
     Demo {
@@ -159,6 +166,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             stop.cancelled().await;
             hub.stop().await;
         }
+        Command::Models { command } => models_cmd::run(command)?,
         Command::Broker { listen } => {
             let broker = central_hub::broker::start(listen)?;
             println!("MQTT broker listening on {}", broker.addr);

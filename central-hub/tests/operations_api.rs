@@ -3,12 +3,9 @@
 //! calendars and capacity, the asset registry, and bad requests that get a
 //! 4xx with a message and change nothing.
 
-use std::time::Duration;
-
 use central_hub::auth::{Role, User};
 use central_hub::config::HubConfig;
-use central_hub::hub::{self, HubSettings, RunningHub};
-use central_hub::ingest::IngestSettings;
+use central_hub::hub::RunningHub;
 use central_hub::scheduler::{Crew, Day, Weekday};
 use protocol::*;
 use serde_json::{Value, json};
@@ -84,21 +81,7 @@ async fn start(dir: &std::path::Path) -> RunningHub {
         registry: Some(registry),
         ..HubConfig::default()
     };
-    hub::start(HubSettings {
-        mqtt: IngestSettings {
-            host: "127.0.0.1".into(),
-            // Nothing listens there: these tests apply messages directly.
-            port: 9,
-            client_id: "hub-api-test".into(),
-            keep_alive: Duration::from_secs(30),
-            liveness: Default::default(),
-        },
-        http: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.join("hub"),
-        config,
-    })
-    .await
-    .unwrap()
+    common::start_hub_without_broker(dir, config).await
 }
 
 /// One request; the body is sent as JSON text exactly as given.
@@ -108,34 +91,8 @@ async fn call(
     token: Option<&'static str>,
     body: Option<String>,
 ) -> (u16, Value) {
-    tokio::task::spawn_blocking(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let mut req = ureq::http::Request::builder().method(method).uri(&url);
-        if let Some(t) = token {
-            req = req.header("Authorization", format!("Bearer {t}"));
-        }
-        let mut resp = match body {
-            Some(b) => agent
-                .run(
-                    req.header("Content-Type", "application/json")
-                        .body(b)
-                        .unwrap(),
-                )
-                .unwrap(),
-            None => agent.run(req.body(()).unwrap()).unwrap(),
-        };
-        let status = resp.status().as_u16();
-        let text = resp.body_mut().read_to_string().unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    })
-    .await
-    .unwrap()
+    let body = body.map(|b| (b.into_bytes(), "application/json"));
+    common::request(method, url, token, body).await
 }
 
 async fn post(api: &str, path: &str, token: &'static str, body: Value) -> (u16, Value) {

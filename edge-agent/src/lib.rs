@@ -21,6 +21,7 @@ pub mod features;
 pub mod judge;
 pub mod link;
 pub mod model;
+pub mod model_package;
 pub mod node_sim;
 pub mod outbox;
 pub mod pipeline;

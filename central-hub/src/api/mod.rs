@@ -14,6 +14,7 @@
 
 mod assets;
 mod fleet;
+mod models;
 mod schedule;
 mod work_orders;
 
@@ -49,6 +50,8 @@ pub struct ApiState {
     pub stats: Arc<IngestStats>,
     pub tokens: Tokens,
     pub crews: Arc<Vec<Crew>>,
+    /// Keys whose model packages the registry accepts.
+    pub trusted_keys: Arc<Vec<protocol::package::VerifyingKey>>,
 }
 
 impl ApiState {
@@ -71,6 +74,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(assets::routes())
         .merge(schedule::routes())
         .merge(fleet::routes())
+        .merge(models::routes())
         .route_layer(middleware::from_fn_with_state(
             state.tokens.clone(),
             auth::authenticate,

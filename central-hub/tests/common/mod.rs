@@ -66,3 +66,69 @@ pub fn event(id: &str, asset: &str, kind: EventKind, state: DetectorState, score
         detail: (kind == EventKind::SensorFault).then(|| "flat-lined".into()),
     })
 }
+
+/// Starts a hub with `config`, its database in `dir`, its API on a free
+/// loopback port, and an MQTT address nothing listens on: tests that use
+/// it apply messages to the ledger directly.
+pub async fn start_hub_without_broker(
+    dir: &std::path::Path,
+    config: central_hub::config::HubConfig,
+) -> central_hub::hub::RunningHub {
+    central_hub::hub::start(central_hub::hub::HubSettings {
+        mqtt: central_hub::ingest::IngestSettings {
+            host: "127.0.0.1".into(),
+            port: 9,
+            client_id: "hub-api-test".into(),
+            keep_alive: std::time::Duration::from_secs(30),
+            liveness: Default::default(),
+        },
+        http: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.join("hub"),
+        config,
+    })
+    .await
+    .unwrap()
+}
+
+/// One HTTP request; `body` is (bytes, content type). Answers the status
+/// and the body as JSON (or as a JSON string if it is not JSON).
+pub async fn request(
+    method: &'static str,
+    url: String,
+    token: Option<&'static str>,
+    body: Option<(Vec<u8>, &'static str)>,
+) -> (u16, serde_json::Value) {
+    tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut req = ureq::http::Request::builder().method(method).uri(&url);
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        let mut resp = match body {
+            Some((bytes, content_type)) => agent
+                .run(
+                    req.header("Content-Type", content_type)
+                        .body(bytes)
+                        .unwrap(),
+                )
+                .unwrap(),
+            None => agent.run(req.body(()).unwrap()).unwrap(),
+        };
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(128 * 1024 * 1024)
+            .read_to_string()
+            .unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
+    })
+    .await
+    .unwrap()
+}
