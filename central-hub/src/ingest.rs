@@ -20,8 +20,9 @@
 //! (at most every [`REBIRTH_INTERVAL`] per gateway).
 //!
 //! The same task sweeps the gateways' liveness (see
-//! [`crate::ledger::liveness`]) every few seconds, so the ledger keeps a
-//! single writer.
+//! [`crate::ledger::liveness`]) every few seconds, and drives rollouts
+//! ([`crate::ota`]): gateways' fetches and statuses, and every second the
+//! offers and rollbacks due.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ledger::liveness::LivenessPolicy;
 use crate::ledger::{Applied, Ledger};
+use crate::ota::OtaDispatcher;
 
 /// Where the broker is and who the hub is to it.
 #[derive(Debug, Clone)]
@@ -101,6 +103,9 @@ pub const MAX_INCOMING_PACKET_BYTES: usize = 4 * 1024 * 1024;
 /// window (100 unacknowledged messages).
 const REQUEST_QUEUE: usize = 1024;
 
+/// How often rollouts are ticked (timeouts judged, offers sent again).
+const ROLLOUT_TICK: Duration = Duration::from_secs(1);
+
 /// Least time between two rebirth requests to the same gateway.
 pub const REBIRTH_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -111,6 +116,8 @@ struct Handled {
     unknown_gateway: Option<(String, String)>,
     /// (site, gateway, event id) of an event now stored.
     receipt: Option<(String, String, String)>,
+    /// A fetch or status for the rollouts.
+    ota: Option<protocol::ota::OtaMessage>,
 }
 
 /// Receipts not yet sent, by (site, gateway).
@@ -148,6 +155,9 @@ pub async fn run(
         (liveness.offline_after / 4).clamp(Duration::from_secs(1), Duration::from_secs(15));
     let mut sweep = tokio::time::interval(sweep_every);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ota = OtaDispatcher::default();
+    let mut rollout_tick = tokio::time::interval(ROLLOUT_TICK);
+    rollout_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     loop {
         let inbound = tokio::select! {
@@ -159,6 +169,10 @@ pub async fn run(
                     Ok(Err(e)) => tracing::error!("liveness sweep failed: {e}"),
                     Err(e) => tracing::error!("liveness sweep panicked: {e}"),
                 }
+                continue;
+            }
+            _ = rollout_tick.tick() => {
+                ota.tick(&ledger, &client).await;
                 continue;
             }
             inbound = rx.recv() => match inbound {
@@ -193,6 +207,9 @@ pub async fn run(
                     // The client is gone (shutting down): unacknowledged, it
                     // comes again after a restart and deduplication absorbs it.
                     tracing::warn!("cannot queue the acknowledgement: {e}");
+                }
+                if let Some(m) = handled.ota {
+                    ota.on_message(&ledger, &client, m).await;
                 }
                 if let Some((site, gateway, id)) = handled.receipt {
                     let batch = receipts.entry((site, gateway)).or_default();
@@ -276,6 +293,7 @@ fn handle(ledger: &Ledger, stats: &IngestStats, publish: &Publish) -> Handled {
                 ack: true,
                 unknown_gateway: None,
                 receipt: None,
+                ota: None,
             };
         }
     };
@@ -303,10 +321,16 @@ fn handle(ledger: &Ledger, stats: &IngestStats, publish: &Publish) -> Handled {
         Message::Event(e) if ack => Some((site.to_owned(), gateway.to_owned(), e.event_id.clone())),
         _ => None,
     };
+    let unknown_gateway = needs_birth.then(|| (site.to_owned(), gateway.to_owned()));
+    let ota = match message {
+        Message::Ota(m) => Some(m),
+        _ => None,
+    };
     Handled {
         ack,
-        unknown_gateway: needs_birth.then(|| (site.to_owned(), gateway.to_owned())),
+        unknown_gateway,
         receipt,
+        ota,
     }
 }
 

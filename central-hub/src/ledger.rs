@@ -127,6 +127,9 @@ impl Ledger {
             Message::Heartbeat(m) => self.apply_heartbeat(m, now_ms),
             Message::Event(m) => self.apply_event(m, now_ms),
             Message::Death(m) => self.apply_death(m, now_ms),
+            // What it says is the rollouts' business; that it said
+            // something proves the gateway is alive.
+            Message::Ota(m) => self.apply_alive(&m.site, &m.gateway, now_ms),
         }
     }
 
@@ -367,6 +370,15 @@ impl Ledger {
         Ok(())
     }
 
+    fn apply_alive(&self, site: &str, gateway: &str, now_ms: u64) -> Result<Applied, StoreError> {
+        let mut writes = Vec::new();
+        if let Some(g) = self.heard_from(site, gateway, now_ms, &mut writes)? {
+            writes.push(put_json(gateway_key(site, gateway), &g));
+            self.store.commit(writes)?;
+        }
+        Ok(Applied::Stored)
+    }
+
     fn apply_death(&self, m: &Death, now_ms: u64) -> Result<Applied, StoreError> {
         let mut writes = Vec::new();
         if let Some(mut gateway) = self.gateway(&m.site, &m.gateway)? {
@@ -528,6 +540,9 @@ pub mod operations;
 
 #[path = "model_registry.rs"]
 pub mod model_registry;
+
+#[path = "rollouts.rs"]
+pub mod rollouts;
 
 fn gateway_key(site: &str, gateway: &str) -> String {
     format!("gateway/{site}/{gateway}")

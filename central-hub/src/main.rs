@@ -12,9 +12,10 @@ use central_hub::hub::{self, HubSettings};
 use central_hub::ingest::IngestSettings;
 use central_hub::ledger::liveness::LivenessPolicy;
 use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
 
 mod models_cmd;
-use tokio_util::sync::CancellationToken;
+mod rollout_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -67,6 +68,14 @@ enum Command {
     Models {
         #[command(subcommand)]
         command: models_cmd::ModelsCommand,
+    },
+    /// Rollouts of model packages to gateways: start (and follow), list,
+    /// watch, pause, resume, rollback.
+    Rollout {
+        #[command(flatten)]
+        access: rollout_cmd::HubAccess,
+        #[command(subcommand)]
+        command: rollout_cmd::RolloutCommand,
     },
     /// Run broker, hub and simulated gateways together.
     Demo {
@@ -167,6 +176,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             hub.stop().await;
         }
         Command::Models { command } => models_cmd::run(command)?,
+        Command::Rollout { access, command } => {
+            tokio::task::spawn_blocking(move || rollout_cmd::run(access, command)).await??
+        }
         Command::Broker { listen } => {
             let broker = central_hub::broker::start(listen)?;
             println!("MQTT broker listening on {}", broker.addr);

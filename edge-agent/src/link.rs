@@ -478,6 +478,12 @@ async fn poll_network(
                     tracing::info!(%reason, "rebirth requested by the hub");
                     let _ = events.try_send(LinkEvent::Rebirth);
                 }
+                Ok(c @ (Command::ModelOffer | Command::ModelChunk | Command::ModelRollback)) => {
+                    tracing::warn!(
+                        command = c.as_str(),
+                        "ignored: this agent does not take models over the air yet"
+                    )
+                }
                 Err(e) => {
                     tracing::warn!(topic = %p.topic, "ignored message on a command topic: {e}")
                 }

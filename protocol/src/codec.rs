@@ -82,6 +82,7 @@ pub fn encode(message: &Message) -> Result<Envelope, DecodeError> {
         Message::Heartbeat(m) => to_json(m),
         Message::Event(m) => to_json(m),
         Message::Death(m) => to_json(m),
+        Message::Ota(m) => to_json(m),
     };
     if payload.len() > MAX_PAYLOAD_BYTES {
         return Err(DecodeError::TooLarge {
@@ -113,6 +114,7 @@ pub fn decode(topic: &str, payload: &[u8]) -> Result<(Topic, Message), DecodeErr
         MessageKind::Heartbeat => Message::Heartbeat(from_json(kind, payload)?),
         MessageKind::Event => Message::Event(from_json(kind, payload)?),
         MessageKind::Death => Message::Death(from_json(kind, payload)?),
+        MessageKind::Ota => Message::Ota(from_json(kind, payload)?),
     };
     let (site, gateway) = message.origin();
     if site != parsed.site {
@@ -131,6 +133,7 @@ fn kind_of(message: &Message) -> MessageKind {
         Message::Heartbeat(_) => MessageKind::Heartbeat,
         Message::Event(_) => MessageKind::Event,
         Message::Death(_) => MessageKind::Death,
+        Message::Ota(_) => MessageKind::Ota,
     }
 }
 
@@ -171,6 +174,7 @@ pub fn validate(message: &Message) -> Result<(), DecodeError> {
         Message::Heartbeat(m) => validate_heartbeat(m),
         Message::Event(m) => validate_event(m),
         Message::Death(_) => Ok(()),
+        Message::Ota(m) => crate::ota::validate(m).map_err(|reason| invalid(kind, reason)),
     }
 }
 

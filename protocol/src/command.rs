@@ -24,12 +24,18 @@ use crate::ids::validate_id;
 use crate::topic::{ROOT, TopicError, VERSION_SEGMENT};
 
 /// What the hub asks of a gateway.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Command {
     /// Publish the birth message again.
     Rebirth,
     /// The hub stored these events.
     Receipt,
+    /// Install this model package ([`crate::ota::ModelOffer`]).
+    ModelOffer,
+    /// Bytes of a package ([`crate::ota::ModelChunk`]).
+    ModelChunk,
+    /// Go back to the previous model ([`crate::ota::ModelRollback`]).
+    ModelRollback,
 }
 
 impl Command {
@@ -37,6 +43,9 @@ impl Command {
         match self {
             Command::Rebirth => "rebirth",
             Command::Receipt => "receipt",
+            Command::ModelOffer => "model-offer",
+            Command::ModelChunk => "model-chunk",
+            Command::ModelRollback => "model-rollback",
         }
     }
 
@@ -44,6 +53,9 @@ impl Command {
         match segment {
             "rebirth" => Ok(Command::Rebirth),
             "receipt" => Ok(Command::Receipt),
+            "model-offer" => Ok(Command::ModelOffer),
+            "model-chunk" => Ok(Command::ModelChunk),
+            "model-rollback" => Ok(Command::ModelRollback),
             other => Err(TopicError::Kind(other.to_owned())),
         }
     }

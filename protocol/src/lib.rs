@@ -16,6 +16,7 @@ pub mod command;
 pub mod health;
 pub mod ids;
 pub mod messages;
+pub mod ota;
 pub mod package;
 pub mod topic;
 

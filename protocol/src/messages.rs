@@ -354,6 +354,7 @@ pub enum Message {
     Heartbeat(Heartbeat),
     Event(AnomalyEvent),
     Death(Death),
+    Ota(crate::ota::OtaMessage),
 }
 
 impl Message {
@@ -364,6 +365,7 @@ impl Message {
             Message::Heartbeat(m) => (&m.site, &m.gateway),
             Message::Event(m) => (&m.site, &m.gateway),
             Message::Death(m) => (&m.site, &m.gateway),
+            Message::Ota(m) => (&m.site, &m.gateway),
         }
     }
 }

@@ -23,14 +23,17 @@ pub enum MessageKind {
     Heartbeat,
     Event,
     Death,
+    /// Models over the air: fetches and rollout status ([`crate::ota`]).
+    Ota,
 }
 
 impl MessageKind {
-    pub const ALL: [MessageKind; 4] = [
+    pub const ALL: [MessageKind; 5] = [
         MessageKind::Birth,
         MessageKind::Heartbeat,
         MessageKind::Event,
         MessageKind::Death,
+        MessageKind::Ota,
     ];
 
     /// The topic segment for this kind.
@@ -40,6 +43,7 @@ impl MessageKind {
             MessageKind::Heartbeat => "heartbeat",
             MessageKind::Event => "event",
             MessageKind::Death => "death",
+            MessageKind::Ota => "ota",
         }
     }
 
@@ -63,7 +67,7 @@ pub enum TopicError {
     SegmentCount(usize),
     #[error("expected prefix `pdm/v1`, found `{0}`")]
     Prefix(String),
-    #[error("unknown message kind `{0}` (expected birth, heartbeat, event or death)")]
+    #[error("unknown message kind `{0}` (expected birth, heartbeat, event, death or ota)")]
     Kind(String),
     #[error(transparent)]
     Id(#[from] IdError),

@@ -15,6 +15,7 @@
 mod assets;
 mod fleet;
 mod models;
+mod rollouts;
 mod schedule;
 mod work_orders;
 
@@ -75,6 +76,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(schedule::routes())
         .merge(fleet::routes())
         .merge(models::routes())
+        .merge(rollouts::routes())
         .route_layer(middleware::from_fn_with_state(
             state.tokens.clone(),
             auth::authenticate,

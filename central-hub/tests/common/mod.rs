@@ -14,9 +14,14 @@ pub fn model() -> ModelRef {
 
 /// The birth of `gw-1` watching these pumps.
 pub fn birth(pumps: &[&str]) -> Message {
+    birth_of("gw-1", pumps)
+}
+
+/// The birth of `gateway` (at site north) watching these pumps.
+pub fn birth_of(gateway: &str, pumps: &[&str]) -> Message {
     Message::Birth(Birth {
         site: "north".into(),
-        gateway: "gw-1".into(),
+        gateway: gateway.into(),
         agent_version: "test".into(),
         started_at_ms: 1,
         ts_ms: 1,
@@ -74,10 +79,19 @@ pub async fn start_hub_without_broker(
     dir: &std::path::Path,
     config: central_hub::config::HubConfig,
 ) -> central_hub::hub::RunningHub {
+    start_hub(dir, config, 9).await
+}
+
+/// Starts a hub with `config` against the broker on 127.0.0.1:`port`.
+pub async fn start_hub(
+    dir: &std::path::Path,
+    config: central_hub::config::HubConfig,
+    port: u16,
+) -> central_hub::hub::RunningHub {
     central_hub::hub::start(central_hub::hub::HubSettings {
         mqtt: central_hub::ingest::IngestSettings {
             host: "127.0.0.1".into(),
-            port: 9,
+            port,
             client_id: "hub-api-test".into(),
             keep_alive: std::time::Duration::from_secs(30),
             liveness: Default::default(),
