@@ -23,7 +23,7 @@ use protocol::{Command, command};
 use rumqttc::{AsyncClient, QoS};
 
 use crate::ledger::Ledger;
-use crate::ledger::rollouts::StoredRollout;
+use crate::ledger::rollouts::{ShadowFigures, StoredRollout};
 use crate::rollout::{GatewayPhase, GatewayRef, GatewayReport};
 
 /// How often an unanswered offer or rollback is sent again.
@@ -72,8 +72,28 @@ impl OtaDispatcher {
         let gw = gateway.clone();
         let id = status.rollout_id.clone();
         let report = report_of(&status.phase);
+        let figures = match status.phase {
+            OtaPhase::Shadow {
+                windows,
+                agreement,
+                alarm_rate_new,
+                alarm_rate_active,
+            } => Some(ShadowFigures {
+                windows,
+                agreement,
+                alarm_rate_new,
+                alarm_rate_active,
+            }),
+            _ => None,
+        };
         let done = tokio::task::spawn_blocking(move || {
-            l.update_rollout(&id, |r| r.rollout.report(&gw, report, now_ms()))
+            l.update_rollout(&id, |r| {
+                let actions = r.rollout.report(&gw, report, now_ms())?;
+                if let Some(f) = figures {
+                    r.shadow.insert(format!("{}/{}", gw.site, gw.gateway), f);
+                }
+                Ok(actions)
+            })
         })
         .await;
         match done {

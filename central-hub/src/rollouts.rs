@@ -64,6 +64,19 @@ pub struct StoredRollout {
     pub shadow_s: u64,
     pub package_size: u64,
     pub created_by: String,
+    /// The latest shadow figures each gateway reported (`site/gateway`):
+    /// windows compared, agreement with the active model, alarm rates.
+    #[serde(default)]
+    pub shadow: std::collections::BTreeMap<String, ShadowFigures>,
+}
+
+/// How a candidate compared with the active model on a gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ShadowFigures {
+    pub windows: u64,
+    pub agreement: f64,
+    pub alarm_rate_new: f64,
+    pub alarm_rate_active: f64,
 }
 
 #[derive(Debug, Error)]
@@ -181,6 +194,7 @@ impl Ledger {
             shadow_s: request.shadow_s.unwrap_or(300),
             package_size: record.size,
             created_by: who.to_owned(),
+            shadow: Default::default(),
         };
         self.store.commit(vec![
             put_json(ROLLOUT_SEQUENCE, &n),

@@ -32,6 +32,8 @@ use crate::config::{AgentConfig, AssetConfig};
 pub use crate::event_sink::EventSink;
 use crate::link::{self, LinkSettings};
 use crate::model::{AnomalyModel, ModelError};
+use crate::model_manager::{self, ManagedAsset, ManagerSettings};
+use crate::model_slot::ModelSlot;
 use crate::outbox::Outbox;
 use crate::pipeline::{AssetPipeline, AssetSetup, Outcome};
 use crate::source::{Pacing, Source, SourceError, SourcePoll, now_us};
@@ -66,12 +68,66 @@ pub enum AgentError {
     },
 }
 
+/// How an asset's pipeline is built for a model: at start, and again when
+/// the model manager swaps a model in or out.
+#[derive(Clone)]
+struct PipelineRecipe {
+    setup: AssetSetup,
+    rate: f64,
+    commissioning: Option<crate::config::AssetCommissioning>,
+    store: Option<CommissioningStore>,
+}
+
+impl PipelineRecipe {
+    fn build(&self, model: AnomalyModel) -> Result<AssetPipeline, ModelError> {
+        let spec = self
+            .commissioning
+            .as_ref()
+            .map(|c| c.spec(model.manifest().commissioning.as_ref()));
+        let mut pipeline = AssetPipeline::new(self.setup.clone(), model, self.rate)?;
+        if let Some(spec) = spec {
+            pipeline = pipeline.with_commissioning_spec(spec);
+        }
+        if let Some(store) = &self.store {
+            pipeline = pipeline.with_commissioning_store(store.clone());
+        }
+        Ok(pipeline)
+    }
+
+    /// Builds the pipeline for `model`; with `keep_commissioning`, what
+    /// the asset's commissioning learned carries over to it.
+    fn rebuild(
+        &self,
+        model: AnomalyModel,
+        keep_commissioning: bool,
+    ) -> Result<AssetPipeline, ModelError> {
+        let asset = &self.setup.identity.asset_id;
+        if keep_commissioning && let Some(store) = &self.store {
+            match store.load(asset) {
+                Ok(Some(mut record)) => {
+                    record.model = model.model_ref();
+                    if let Err(e) = store.save(&record) {
+                        tracing::warn!(%asset, "commissioning not carried over to the new model: {e}");
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(%asset, "commissioning unreadable: {e}"),
+            }
+        }
+        self.build(model)
+    }
+}
+
 /// An asset with its model loaded and its source opened: ready to run.
 pub struct PreparedAsset {
     pub config: AssetConfig,
     model_ref: protocol::ModelRef,
     pipeline: AssetPipeline,
     source: Box<dyn Source>,
+    recipe: PipelineRecipe,
+    /// The model it runs, and the one its config names.
+    model: AnomalyModel,
+    configured: AnomalyModel,
 }
 
 impl PreparedAsset {
@@ -94,27 +150,64 @@ impl PreparedAsset {
                 asset: asset.id.clone(),
                 source,
             })?;
-        let model_ref = model.model_ref();
-        let spec = asset
-            .commissioning
-            .as_ref()
-            .map(|c| c.spec(model.manifest().commissioning.as_ref()));
-        let mut pipeline = AssetPipeline::new(setup, model, source.sample_rate_hz())?;
-        if let Some(spec) = spec {
-            pipeline = pipeline.with_commissioning_spec(spec);
-        }
+        let recipe = PipelineRecipe {
+            setup,
+            rate: source.sample_rate_hz(),
+            commissioning: asset.commissioning.clone(),
+            store: None,
+        };
         Ok(PreparedAsset {
             config: asset.clone(),
-            model_ref,
-            pipeline,
+            model_ref: model.model_ref(),
+            pipeline: recipe.build(model.clone())?,
             source,
+            recipe,
+            configured: model.clone(),
+            model,
         })
     }
 
     /// Keeps the asset's commissioning in `store` and resumes from what it
     /// holds (see [`AssetPipeline::with_commissioning_store`]).
     pub fn with_commissioning_store(mut self, store: CommissioningStore) -> Self {
-        self.pipeline = self.pipeline.with_commissioning_store(store);
+        self.pipeline = self.pipeline.with_commissioning_store(store.clone());
+        self.recipe.store = Some(store);
+        self
+    }
+
+    /// Runs the model installed over the air for this asset, if one was
+    /// (see [`crate::model_manager`]), instead of the configured one; a
+    /// package that no longer verifies or fits is skipped with a warning.
+    pub fn with_installed_model(
+        mut self,
+        config: &AgentConfig,
+        store: &CommissioningStore,
+    ) -> Self {
+        let Ok(keys) = config.models.keys() else {
+            return self;
+        };
+        if keys.is_empty() {
+            return self;
+        }
+        let store_ref = store.store();
+        let Some(model) = crate::model_manager::installed_model(
+            store_ref.as_ref(),
+            &config.data_dir,
+            &keys,
+            &self.config.id,
+        ) else {
+            return self;
+        };
+        match self.recipe.build(model.clone()) {
+            Ok(pipeline) => {
+                self.model_ref = model.model_ref();
+                self.pipeline = pipeline;
+                self.model = model;
+            }
+            Err(e) => {
+                tracing::warn!(asset = %self.config.id, "installed model does not fit, running the configured one: {e}")
+            }
+        }
         self
     }
 
@@ -216,12 +309,47 @@ pub async fn run(
         ts_ms: started_at_ms,
         assets: assets.iter().map(|a| a.info(a.model_ref.clone())).collect(),
     };
+    let slots: Vec<Arc<ModelSlot>> = assets.iter().map(|_| Arc::default()).collect();
+    let trusted_keys = config.models.keys().unwrap_or_default();
+    let (model_tx, model_rx) = mpsc::unbounded_channel();
+    let manager_stop = CancellationToken::new();
+    let manager = (!trusted_keys.is_empty()).then(|| {
+        let managed = assets
+            .iter()
+            .zip(&slots)
+            .map(|(a, slot)| ManagedAsset {
+                asset_id: a.config.id.clone(),
+                kind: a.config.kind,
+                slot: slot.clone(),
+                model: a.model.clone(),
+                configured: a.configured.clone(),
+            })
+            .collect();
+        let settings = ManagerSettings {
+            site: config.site.clone(),
+            gateway: config.gateway.clone(),
+            data_dir: config.data_dir.clone(),
+            trusted_keys,
+            probation_windows: config.models.probation_windows,
+            max_probation_alarm_fraction: config.models.max_probation_alarm_fraction,
+            fetch_chunk_bytes: config.models.fetch_chunk_bytes,
+        };
+        tokio::spawn(model_manager::run(
+            settings,
+            managed,
+            outbox.clone(),
+            outbox.store(),
+            model_rx,
+            manager_stop.clone(),
+        ))
+    });
     let settings = LinkSettings {
         host: config.mqtt.host.clone(),
         port: config.mqtt.port,
         client_id: config.client_id(),
         keep_alive: Duration::from_secs(config.mqtt.keep_alive_s),
         drain_timeout: Duration::from_secs_f64(config.mqtt.drain_timeout_s),
+        model_commands: manager.is_some().then_some(model_tx),
     };
     let link_finish = CancellationToken::new();
     let link = tokio::spawn(link::run(
@@ -232,8 +360,9 @@ pub async fn run(
         link_finish.clone(),
     ));
 
-    let lanes = Lanes::start(
+    let lanes = Lanes::start_with_slots(
         assets,
+        slots,
         outbox.clone(),
         counters.clone(),
         board.clone(),
@@ -252,6 +381,10 @@ pub async fn run(
 
     // Lanes end when shutdown is requested or their source runs dry.
     let _ = tokio::task::spawn_blocking(move || lanes.join()).await;
+    manager_stop.cancel();
+    if let Some(m) = manager {
+        let _ = m.await;
+    }
     heartbeat_stop.cancel();
     let _ = heartbeat.await;
     // Nothing more is kept: the link drains the outbox, says goodbye and
@@ -277,12 +410,27 @@ impl Lanes {
         board: Arc<AssetBoard>,
         shutdown: CancellationToken,
     ) -> Lanes {
+        let slots = assets.iter().map(|_| Arc::default()).collect();
+        Self::start_with_slots(assets, slots, events, counters, board, shutdown)
+    }
+
+    /// [`Lanes::start`], each asset's scoring lane taking instructions from
+    /// its slot (see [`crate::model_slot`]).
+    pub fn start_with_slots(
+        assets: Vec<PreparedAsset>,
+        slots: Vec<Arc<ModelSlot>>,
+        events: impl Into<EventSink>,
+        counters: Arc<Counters>,
+        board: Arc<AssetBoard>,
+        shutdown: CancellationToken,
+    ) -> Lanes {
         let outgoing = events.into();
         let mut threads = Vec::new();
-        for (index, asset) in assets.into_iter().enumerate() {
+        for (index, (asset, slot)) in assets.into_iter().zip(slots).enumerate() {
             threads.extend(spawn_lanes(
                 index,
                 asset,
+                slot,
                 outgoing.clone(),
                 counters.clone(),
                 board.clone(),
@@ -311,6 +459,7 @@ enum LaneMsg {
 fn spawn_lanes(
     index: usize,
     asset: PreparedAsset,
+    slot: Arc<ModelSlot>,
     outgoing: EventSink,
     counters: Arc<Counters>,
     board: Arc<AssetBoard>,
@@ -321,6 +470,7 @@ fn spawn_lanes(
         config,
         pipeline,
         source,
+        recipe,
         ..
     } = asset;
     let name = config.id.clone();
@@ -335,7 +485,17 @@ fn spawn_lanes(
     };
     let scoring = std::thread::Builder::new()
         .name(format!("score-{name}"))
-        .spawn(move || scoring_lane(index, pipeline, rx, outgoing, counters, board))
+        .spawn(move || {
+            let lane = ScoringLane {
+                index,
+                recipe,
+                slot,
+                outgoing,
+                counters,
+                board,
+            };
+            lane.run(pipeline, rx)
+        })
         .expect("spawning a thread");
     [acquisition, scoring]
 }
@@ -430,52 +590,90 @@ fn hand_over(
     }
 }
 
-/// Scores windows and passes events on; ends when acquisition has ended and
-/// every window handed over has been scored.
-fn scoring_lane(
+/// The scoring lane of one asset.
+struct ScoringLane {
     index: usize,
-    mut pipeline: AssetPipeline,
-    mut lane: mpsc::Receiver<LaneMsg>,
+    recipe: PipelineRecipe,
+    slot: Arc<ModelSlot>,
     outgoing: EventSink,
     counters: Arc<Counters>,
     board: Arc<AssetBoard>,
-) {
-    let asset = pipeline.identity().asset_id.clone();
-    while let Some(msg) = lane.blocking_recv() {
-        let event = match msg {
-            LaneMsg::Silent(seconds) => {
-                tracing::warn!(%asset, "no data for {seconds:.1} s");
-                pipeline.silence(seconds, now_us())
-            }
-            LaneMsg::Window(window) => {
-                let (outcome, event) = pipeline.process(&window);
-                match outcome {
-                    Outcome::Scored(_) => counters.add_window_scored(),
-                    Outcome::Refused(fault) => {
-                        counters.add_window_rejected();
-                        tracing::debug!(%asset, "window {} refused: {}", window.seq, fault.reason);
+}
+
+impl ScoringLane {
+    /// Scores windows and passes events on; ends when acquisition has ended
+    /// and every window handed over has been scored. Between two windows it
+    /// carries out what the model manager asked (see [`crate::model_slot`]).
+    fn run(self, mut pipeline: AssetPipeline, mut lane: mpsc::Receiver<LaneMsg>) {
+        let asset = pipeline.identity().asset_id.clone();
+        while let Some(msg) = lane.blocking_recv() {
+            if let Some((model, keep)) = self.slot.take_swap() {
+                let label = model.label();
+                match self.recipe.rebuild(model, keep) {
+                    Ok(p) => {
+                        tracing::info!(%asset, model = %label, "model swapped in");
+                        pipeline = p;
                     }
-                    Outcome::ModelFailed(reason) => {
-                        counters.add_model_failure();
-                        tracing::warn!(%asset, "window {} not scored: {reason}", window.seq);
+                    Err(e) => {
+                        // Verified to fit before the swap; if it does not,
+                        // probation sees the failure and swaps back.
+                        tracing::error!(%asset, "model swap failed: {e}");
+                        self.slot.probation_window(true, false);
                     }
-                    Outcome::Baseline(_) => counters.add_window_baseline(),
                 }
-                event
             }
-        };
-        board.update(index, pipeline.status());
-        if let Some(event) = event {
-            counters.add_event_raised();
-            tracing::info!(
-                %asset,
-                state = event.state.as_str(),
-                from = event.previous_state.as_str(),
-                score = event.score,
-                "detector event"
-            );
-            outgoing.deliver(event, &counters);
+            let event = match msg {
+                LaneMsg::Silent(seconds) => {
+                    tracing::warn!(%asset, "no data for {seconds:.1} s");
+                    pipeline.silence(seconds, now_us())
+                }
+                LaneMsg::Window(window) => self.score(&mut pipeline, &window, &asset),
+            };
+            self.board.update(self.index, pipeline.status());
+            if let Some(event) = event {
+                self.counters.add_event_raised();
+                tracing::info!(
+                    %asset,
+                    state = event.state.as_str(),
+                    from = event.previous_state.as_str(),
+                    score = event.score,
+                    "detector event"
+                );
+                self.outgoing.deliver(event, &self.counters);
+            }
         }
+    }
+
+    fn score(
+        &self,
+        pipeline: &mut AssetPipeline,
+        window: &Window,
+        asset: &str,
+    ) -> Option<protocol::AnomalyEvent> {
+        let (outcome, event) = pipeline.process(window);
+        let counters = &self.counters;
+        match &outcome {
+            Outcome::Scored(scored) => {
+                counters.add_window_scored();
+                // Window by window: at or above the alarm level in force.
+                let alarm = scored.score >= pipeline.status().alarm_threshold;
+                if let Some(input) = pipeline.last_model_input() {
+                    self.slot.shadow_window(&input, alarm);
+                }
+                self.slot.probation_window(!scored.score.is_finite(), alarm);
+            }
+            Outcome::Refused(fault) => {
+                counters.add_window_rejected();
+                tracing::debug!(%asset, "window {} refused: {}", window.seq, fault.reason);
+            }
+            Outcome::ModelFailed(reason) => {
+                counters.add_model_failure();
+                self.slot.probation_window(true, false);
+                tracing::warn!(%asset, "window {} not scored: {reason}", window.seq);
+            }
+            Outcome::Baseline(_) => counters.add_window_baseline(),
+        }
+        event
     }
 }
 

@@ -38,7 +38,84 @@ pub struct AgentConfig {
     /// Bounds of the durable outbox (see `crate::outbox`).
     #[serde(default)]
     pub outbox: crate::outbox::OutboxConfig,
+    /// Models over the air (see `crate::model_manager`).
+    #[serde(default)]
+    pub models: ModelsConfig,
     pub assets: Vec<AssetConfig>,
+}
+
+/// `[models]`: whose model packages this gateway runs, and how a new
+/// model must behave after its swap to stay.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelsConfig {
+    /// Engineers' public keys, `ed25519:<64 hex digits>`. Empty: the
+    /// gateway refuses models over the air.
+    #[serde(default)]
+    pub trusted_keys: Vec<String>,
+    /// Windows a swapped-in model is watched before it is kept.
+    #[serde(default = "default_probation_windows")]
+    pub probation_windows: u64,
+    /// More alarms than this fraction of the probation windows is an alarm
+    /// storm: the gateway goes back to its previous model.
+    #[serde(default = "default_storm_fraction")]
+    pub max_probation_alarm_fraction: f64,
+    /// Bytes asked for at a time while downloading a package (512 to
+    /// 32768; small chunks suit a poor link).
+    #[serde(default = "default_fetch_chunk")]
+    pub fetch_chunk_bytes: u32,
+}
+
+fn default_fetch_chunk() -> u32 {
+    protocol::ota::MAX_CHUNK_BYTES
+}
+
+fn default_probation_windows() -> u64 {
+    20
+}
+
+fn default_storm_fraction() -> f64 {
+    0.5
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        ModelsConfig {
+            trusted_keys: Vec::new(),
+            probation_windows: default_probation_windows(),
+            max_probation_alarm_fraction: default_storm_fraction(),
+            fetch_chunk_bytes: default_fetch_chunk(),
+        }
+    }
+}
+
+impl ModelsConfig {
+    pub fn keys(&self) -> Result<Vec<protocol::package::VerifyingKey>, String> {
+        self.trusted_keys
+            .iter()
+            .map(|k| {
+                protocol::package::parse_public_key(k)
+                    .map_err(|e| format!("[models] trusted_keys: {e}"))
+            })
+            .collect()
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        self.keys()?;
+        if self.probation_windows == 0 {
+            return Err("[models] probation_windows must be at least 1".into());
+        }
+        if !(0.0..=1.0).contains(&self.max_probation_alarm_fraction) {
+            return Err("[models] max_probation_alarm_fraction must be in [0, 1]".into());
+        }
+        if !(512..=protocol::ota::MAX_CHUNK_BYTES).contains(&self.fetch_chunk_bytes) {
+            return Err(format!(
+                "[models] fetch_chunk_bytes must be 512 to {}",
+                protocol::ota::MAX_CHUNK_BYTES
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Where the broker is.
@@ -232,6 +309,7 @@ impl AgentConfig {
             ));
         }
         self.outbox.validate()?;
+        self.models.validate()?;
         if self.assets.is_empty() {
             return Err("no [[assets]]: a gateway must watch at least one asset".into());
         }

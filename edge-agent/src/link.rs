@@ -43,6 +43,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::model_manager::ManagerInput;
 use crate::outbox::{Class, Cursor, Outbox};
 
 mod backoff;
@@ -58,6 +59,9 @@ pub struct LinkSettings {
     pub keep_alive: Duration,
     /// How long a shutdown may wait for the outbox to empty.
     pub drain_timeout: Duration,
+    /// Where model commands from the hub go (the model manager), if the
+    /// gateway takes models over the air.
+    pub model_commands: Option<mpsc::UnboundedSender<ManagerInput>>,
 }
 
 /// How long the goodbye (death message, DISCONNECT) may take.
@@ -290,6 +294,7 @@ impl Link<'_> {
             tracker.clone(),
             self.acks.clone(),
             self.counters.clone(),
+            self.settings.model_commands.clone(),
         ));
         let mut connected = false;
         let mut cursor = Cursor::default();
@@ -445,6 +450,7 @@ async fn poll_network(
     tracker: SharedTracker,
     acks: mpsc::UnboundedSender<Settled>,
     counters: Arc<Counters>,
+    models: Option<mpsc::UnboundedSender<ManagerInput>>,
 ) -> SessionEnd {
     loop {
         match eventloop.poll().await {
@@ -454,6 +460,9 @@ async fn poll_network(
                 let _ = events.try_send(LinkEvent::Connected {
                     session_present: ack.session_present,
                 });
+                if let Some(m) = &models {
+                    let _ = m.send(ManagerInput::Connected);
+                }
             }
             Ok(Event::Outgoing(Outgoing::Publish(pkid))) => lock(&tracker).sent(pkid),
             Ok(Event::Incoming(Packet::PubAck(ack))) => {
@@ -479,10 +488,21 @@ async fn poll_network(
                     let _ = events.try_send(LinkEvent::Rebirth);
                 }
                 Ok(c @ (Command::ModelOffer | Command::ModelChunk | Command::ModelRollback)) => {
-                    tracing::warn!(
-                        command = c.as_str(),
-                        "ignored: this agent does not take models over the air yet"
-                    )
+                    match (&models, model_input(c, &p.payload)) {
+                        (Some(m), Ok(input)) => {
+                            let _ = m.send(input);
+                        }
+                        (None, _) => tracing::warn!(
+                            command = c.as_str(),
+                            "ignored: this gateway takes no models over the air ([models] trusted_keys is empty)"
+                        ),
+                        (_, Err(e)) => {
+                            tracing::warn!(
+                                command = c.as_str(),
+                                "unreadable model command ignored: {e}"
+                            )
+                        }
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(topic = %p.topic, "ignored message on a command topic: {e}")
@@ -498,4 +518,13 @@ async fn poll_network(
 
 fn now_ms() -> u64 {
     crate::source::now_us() / 1000
+}
+
+/// A model command's payload, decoded.
+fn model_input(c: Command, payload: &[u8]) -> Result<ManagerInput, serde_json::Error> {
+    Ok(match c {
+        Command::ModelOffer => ManagerInput::Offer(serde_json::from_slice(payload)?),
+        Command::ModelChunk => ManagerInput::Chunk(serde_json::from_slice(payload)?),
+        _ => ManagerInput::Rollback(serde_json::from_slice(payload)?),
+    })
 }

@@ -293,7 +293,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let outbox = edge_agent::open_outbox(&config, &store)?;
             let assets = edge_agent::prepare(&config)?
                 .into_iter()
-                .map(|a| a.with_commissioning_store(store.clone()))
+                .map(|a| {
+                    a.with_commissioning_store(store.clone())
+                        .with_installed_model(&config, &store)
+                })
                 .collect();
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime.block_on(async {

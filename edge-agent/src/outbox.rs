@@ -200,6 +200,12 @@ fn key(seq: u64) -> String {
 }
 
 impl Outbox {
+    /// The gateway's store it keeps its records in (shared with the other
+    /// durable state, under their own prefixes).
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
     /// Opens the outbox kept in `store`: every readable record is kept for
     /// sending; unreadable ones are logged, counted and deleted.
     pub fn open(store: Arc<dyn Store>, config: OutboxConfig) -> Result<Outbox, StoreError> {

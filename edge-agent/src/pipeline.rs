@@ -193,6 +193,16 @@ impl AssetPipeline {
         }
     }
 
+    /// The feature vector the model was last given (scaled as commissioning
+    /// learned, if it did), for a candidate model to score in shadow.
+    pub fn last_model_input(&self) -> Option<Vec<f64>> {
+        let raw = &self.last_features.as_ref()?.values;
+        Some(match self.judge.scaling() {
+            Some(scaling) => scaling.apply(raw),
+            None => raw.clone(),
+        })
+    }
+
     /// How long without data counts as a disconnected sensor.
     pub fn silence_limit_s(&self) -> f64 {
         self.health.config().silence_s

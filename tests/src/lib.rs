@@ -237,14 +237,25 @@ pub const TEST_OPERATOR_TOKEN: &str = "system-test-operator-token-000001";
 /// [`get_json`] sends.
 pub const TEST_ENGINEER_TOKEN: &str = "system-test-engineer-token-000001";
 
-/// Writes a hub config with the test users into `dir` and returns its path.
+/// The signing key of test engineer `n` (1 and 2 are trusted by hubs
+/// started with [`hub_config`]).
+pub fn test_signing_key(n: u8) -> protocol::package::SigningKey {
+    protocol::package::secret_key_from_seed([n; 32])
+}
+
+/// Writes a hub config with the test users (and the test engineers' keys 1
+/// and 2 as trusted model signers) into `dir` and returns its path.
 pub fn hub_config(dir: &Path) -> PathBuf {
     let path = dir.join("hub-test.toml");
+    let key = |n| protocol::package::format_public_key(&test_signing_key(n).verifying_key());
     std::fs::write(
         &path,
         format!(
             "[[users]]\nname = \"test-operator\"\nrole = \"operator\"\ntoken = \"{TEST_OPERATOR_TOKEN}\"\n\n\
-             [[users]]\nname = \"test-engineer\"\nrole = \"engineer\"\ntoken = \"{TEST_ENGINEER_TOKEN}\"\n"
+             [[users]]\nname = \"test-engineer\"\nrole = \"engineer\"\ntoken = \"{TEST_ENGINEER_TOKEN}\"\n\n\
+             [models]\ntrusted_keys = [\"{}\", \"{}\"]\n",
+            key(1),
+            key(2)
         ),
     )
     .expect("hub config written");

@@ -31,7 +31,9 @@ impl Class {
         match message {
             Message::Event(e) if e.state == DetectorState::Alarm => Some(Class::Alarm),
             Message::Event(_) => Some(Class::Event),
-            Message::Heartbeat(_) => Some(Class::Telemetry),
+            // A model rollout's fetches and statuses: telemetry (the hub
+            // asks again, and the next status says more).
+            Message::Heartbeat(_) | Message::Ota(_) => Some(Class::Telemetry),
             _ => None,
         }
     }
