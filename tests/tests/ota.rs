@@ -28,7 +28,8 @@ struct Fleet {
     config: PathBuf,
     agent: Option<Process>,
     agent_runs: u32,
-    _broker: Process,
+    mqtt: u16,
+    broker: Process,
     _hub: Process,
 }
 
@@ -77,7 +78,8 @@ source = {{ type = "sim", seed = 4401, speed = 10 }}
             config,
             agent: None,
             agent_runs: 0,
-            _broker: broker,
+            mqtt,
+            broker,
             _hub: hub,
         };
         fleet.start_agent(&[]);
@@ -178,6 +180,21 @@ fn package(version: &str, key: &SigningKey, edit: impl FnOnce(&mut Value)) -> Ve
     }
 }
 
+/// The shipped pump model as version `version` with a `notes.txt` of
+/// `pad_kib` KiB besides (a package that takes a while to download).
+fn padded_package(version: &str, key: &SigningKey, pad_kib: usize) -> Vec<u8> {
+    let src = repo_root().join("models/pump-anomaly");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(src.join("model.onnx"), dir.path().join("model.onnx")).unwrap();
+    let mut manifest: Value =
+        serde_json::from_slice(&std::fs::read(src.join("model.json")).unwrap()).unwrap();
+    manifest["version"] = version.into();
+    std::fs::write(dir.path().join("model.json"), manifest.to_string()).unwrap();
+    let notes: Vec<u8> = (0..pad_kib * 1024).map(|i| b'a' + (i % 26) as u8).collect();
+    std::fs::write(dir.path().join("notes.txt"), notes).unwrap();
+    seal_unchecked(dir.path(), key)
+}
+
 fn seal_unchecked(dir: &Path, key: &SigningKey) -> Vec<u8> {
     let json = std::fs::read(dir.join("model.json")).unwrap();
     let m: Value = serde_json::from_slice(&json).unwrap();
@@ -199,13 +216,16 @@ fn seal_unchecked(dir: &Path, key: &SigningKey) -> Vec<u8> {
         created_at_ms: 1,
         files: Vec::new(),
     };
-    let files = vec![
+    let mut files = vec![
         ("model.json".to_owned(), json),
         (
             "model.onnx".to_owned(),
             std::fs::read(dir.join("model.onnx")).unwrap(),
         ),
     ];
+    if let Ok(notes) = std::fs::read(dir.join("notes.txt")) {
+        files.push(("notes.txt".to_owned(), notes));
+    }
     package::seal(manifest, &files, key).unwrap()
 }
 
@@ -258,6 +278,11 @@ fn ota_untrusted_and_self_test_failing_packages_are_refused_and_halt() {
     let r = fleet.wait_rollout(&id, "halted", Duration::from_secs(60));
     let reason = phase(&r)["reason"].as_str().unwrap_or("").to_owned();
     assert!(reason.contains("not trusted here"), "{r:#}");
+    // An older version, without an engineer's explicit downgrade.
+    let id = fleet.roll_out(package("1.9.0", &test_signing_key(1), |_| {}), "1.9.0");
+    let r = fleet.wait_rollout(&id, "halted", Duration::from_secs(60));
+    let reason = phase(&r)["reason"].as_str().unwrap_or("").to_owned();
+    assert!(reason.contains("older than 2.0.0"), "{r:#}");
     // A model whose self-test vectors it does not reproduce.
     let broken = package("2.0.3", &test_signing_key(1), |m| {
         let s = m["self_test"][0]["score"].as_f64().unwrap();
@@ -275,7 +300,7 @@ fn ota_untrusted_and_self_test_failing_packages_are_refused_and_halt() {
 #[test]
 fn ota_agent_killed_mid_download_resumes_where_it_stood() {
     let mut fleet = Fleet::start();
-    let bytes = package("2.0.4", &test_signing_key(1), |_| {});
+    let bytes = padded_package("2.0.4", &test_signing_key(1), 128);
     let total = bytes.len() as u64;
     let id = fleet.roll_out(bytes, "2.0.4");
     wait_until(
@@ -364,4 +389,37 @@ fn ota_a_model_that_storms_after_its_swap_is_rolled_back_by_the_gateway() {
     fleet.wait_model("2.0.0");
     assert!(fleet.agent().log().contains("model swapped in"));
     println!("ota: alarm_storm_rollback ok");
+}
+
+#[test]
+fn ota_broker_down_during_a_rollout_delays_it_and_it_completes() {
+    let mut fleet = Fleet::start();
+    let bytes = padded_package("2.0.7", &test_signing_key(1), 128);
+    let total = bytes.len() as u64;
+    let id = fleet.roll_out(bytes, "2.0.7");
+    wait_until(
+        "part of the package received",
+        Duration::from_secs(60),
+        || {
+            let p = phase(&fleet.rollout(&id));
+            let got = p["received"].as_u64().unwrap_or(0);
+            Ok((p["state"] == "downloading" && got > 0 && got < total).then_some(()))
+        },
+    );
+    fleet.broker.kill();
+    wait_until(
+        "the hub to lose the broker",
+        Duration::from_secs(30),
+        || {
+            let h = get_json(&format!("{}/healthz", fleet.api))?;
+            Ok((h["broker_connected"] == false).then_some(()))
+        },
+    );
+    let stalled = phase(&fleet.rollout(&id));
+    assert_ne!(stalled["state"], "active", "finished without a broker?");
+    fleet.broker = start_broker(fleet.mqtt, fleet.dir.path());
+    let r = fleet.wait_rollout(&id, "completed", Duration::from_secs(120));
+    assert_eq!(phase(&r)["state"], "active");
+    fleet.wait_model("2.0.7");
+    println!("ota: broker_down ok");
 }
