@@ -1,8 +1,8 @@
 //! `central-hub demo`: the whole system in one process.
 //!
-//! An embedded broker, the hub, and two simulated gateways (the real
-//! `edge-agent` library, not a mock) watching two pumps at a pump station and
-//! two spans of a river bridge. Every asset is commissioned on its first 10
+//! An embedded broker, the hub, and three simulated gateways (the real
+//! `edge-agent` library, not a mock) watching two pumps at a pump station,
+//! two spans of a river bridge and a pump at a second station. Every asset is commissioned on its first 10
 //! windows (pumps in about 10 s, spans in about 40 s). One pump develops an
 //! outer-race bearing fault after 15 s and one span loses stiffness after
 //! 40 s, once its baseline is learned; the other two stay healthy. Within
@@ -10,7 +10,10 @@
 //! none for the healthy ones.
 //!
 //! The models are compiled into the binary, so the demo runs from any
-//! directory.
+//! directory. The demo also makes a signing key for the run, packages the
+//! pump model as release [`DEMO_RELEASE`] into the hub's registry, and
+//! prints the `central-hub rollout` command that rolls it out to the two
+//! pump stations (canary first) over the air.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::HubConfig;
 use crate::hub::{self, HubSettings, RunningHub};
 use crate::ingest::IngestSettings;
+use protocol::package::{self, CommissioningPolicy};
 
 const PUMP_MANIFEST: &[u8] = include_bytes!("../../models/pump-anomaly/model.json");
 const PUMP_ONNX: &[u8] = include_bytes!("../../models/pump-anomaly/model.onnx");
@@ -43,11 +47,11 @@ pub struct DemoOptions {
     pub data_dir: Option<PathBuf>,
 }
 
-/// The simulated fleet: (config TOML, what happens to whom). The broker port
-/// is filled in at start.
-pub fn fleet_configs(broker: SocketAddr) -> Vec<String> {
+/// The simulated fleet's gateway configs. The broker and the key the
+/// gateways trust for model packages are filled in at start.
+pub fn fleet_configs(broker: SocketAddr, trusted_key: &str) -> Vec<String> {
     let mqtt = format!(
-        "[mqtt]\nhost = \"{}\"\nport = {}\n",
+        "[mqtt]\nhost = \"{}\"\nport = {}\n\n[models]\ntrusted_keys = [\"{trusted_key}\"]\nprobation_windows = 10\n",
         broker.ip(),
         broker.port()
     );
@@ -94,6 +98,20 @@ source = {{ type = "sim", seed = 602, fault = {{ kind = "stiffness_loss", onset_
 commissioning = {{ baseline_windows = 10 }}
 "#
         ),
+        format!(
+            r#"site = "pumpstation-south"
+gateway = "gw-south-1"
+heartbeat_interval_s = 5
+{mqtt}
+[[assets]]
+id = "P-201"
+kind = "pump"
+model = "models/pump-anomaly"
+shaft_rpm = 1480
+source = {{ type = "sim", seed = 701 }}
+commissioning = {{ baseline_windows = 10 }}
+"#
+        ),
     ]
 }
 
@@ -115,6 +133,15 @@ kind = "pump"
 location = "Pump hall, bay 2 (duty pump, no standby)"
 criticality = 4
 gateway = "gw-north-1"
+channels = ["accel", "temp"]
+
+[[assets]]
+site = "pumpstation-south"
+id = "P-201"
+kind = "pump"
+location = "Booster pump (one of two)"
+criticality = 2
+gateway = "gw-south-1"
 channels = ["accel", "temp"]
 
 [[assets]]
@@ -161,6 +188,61 @@ skills = ["instrumentation", "mechanical"]
 daily_capacity = 4
 "#;
 
+/// The version of the demo's model release.
+pub const DEMO_RELEASE: &str = "2.0.1";
+
+/// A fresh ed25519 key for this demo run, kept beside the hub's data
+/// (`demo-engineer.key` / `.pub`) so the user can sign packages with it.
+fn demo_signing_key(data_dir: &Path) -> Result<package::SigningKey> {
+    let mut seed = [0u8; 32];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut seed)?;
+    let key = package::secret_key_from_seed(seed);
+    std::fs::write(
+        data_dir.join("demo-engineer.key"),
+        package::format_secret_key(&key) + "\n",
+    )?;
+    std::fs::write(
+        data_dir.join("demo-engineer.pub"),
+        package::format_public_key(&key.verifying_key()) + "\n",
+    )?;
+    Ok(key)
+}
+
+/// Packages the shipped pump model as version [`DEMO_RELEASE`] (same graph,
+/// commissioning kept), signs it with the demo key and puts it in the hub's
+/// registry, as an engineer would with `central-hub models package` and
+/// `upload`. Returns `name version`.
+fn publish_demo_release(
+    hub: &RunningHub,
+    key: &package::SigningKey,
+    data_dir: &Path,
+) -> Result<String> {
+    let dir = data_dir
+        .join("models")
+        .join(format!("pump-anomaly-{DEMO_RELEASE}"));
+    std::fs::create_dir_all(&dir)?;
+    let mut manifest: serde_json::Value = serde_json::from_slice(PUMP_MANIFEST)?;
+    manifest["version"] = DEMO_RELEASE.into();
+    std::fs::write(
+        dir.join("model.json"),
+        serde_json::to_vec_pretty(&manifest)?,
+    )?;
+    std::fs::write(dir.join("model.onnx"), PUMP_ONNX)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as u64;
+    let (m, bytes) =
+        edge_agent::model_package::package_dir(&dir, key, CommissioningPolicy::Keep, now)?;
+    let engineer = crate::audit::Actor {
+        name: "demo-engineer".into(),
+        role: "engineer".into(),
+    };
+    hub.ledger
+        .add_model(&bytes, &[key.verifying_key()], &engineer, now)
+        .context("putting the demo release in the registry")?;
+    Ok(format!("{} {}", m.name, m.version))
+}
+
 /// The shipped models, from the bytes compiled into this binary.
 pub fn embedded_model(kind: AssetKind) -> Result<AnomalyModel> {
     let (manifest, onnx, dir) = match kind {
@@ -200,6 +282,10 @@ pub async fn run(options: DemoOptions, ctrl_c: CancellationToken) -> Result<()> 
     std::fs::write(data_dir.join("hub.toml"), DEMO_CONFIG)?;
     let mut config = HubConfig::load(&data_dir.join("hub.toml"))?;
     let users = config.ensure_users()?;
+    // A signing key for this demo run: the hub and the gateways trust it.
+    let key = demo_signing_key(&data_dir)?;
+    let public = package::format_public_key(&key.verifying_key());
+    config.models.trusted_keys = vec![public.clone()];
     let hub = hub::start(HubSettings {
         mqtt: IngestSettings {
             host: broker.addr.ip().to_string(),
@@ -217,7 +303,8 @@ pub async fn run(options: DemoOptions, ctrl_c: CancellationToken) -> Result<()> 
 
     let agents_stop = CancellationToken::new();
     let mut agents = Vec::new();
-    for toml in fleet_configs(broker.addr) {
+    let release = publish_demo_release(&hub, &key, &data_dir)?;
+    for toml in fleet_configs(broker.addr, &public) {
         let (mut config, assets) = prepare_gateway(&toml)?;
         // Each gateway's commissioning, beside the hub's data.
         config.data_dir = data_dir.join("agents").join(&config.gateway);
@@ -255,8 +342,21 @@ pub async fn run(options: DemoOptions, ctrl_c: CancellationToken) -> Result<()> 
     }
     println!("  pumpstation-north: P-101 healthy; P-102 bearing outer-race fault from 15 s");
     println!("  aare-bridge:       SPAN-1 healthy; SPAN-2 stiffness loss from 40 s");
+    println!("  pumpstation-south: P-201 healthy");
     println!("  every asset learns its baseline first (pumps ~10 s, spans ~40 s)");
     println!("  expect a work order for P-102 and SPAN-2 within about a minute; Ctrl-C stops.");
+    let engineer = users
+        .iter()
+        .find(|u| u.role == crate::auth::Role::Engineer)
+        .map_or("<engineer token>", |u| u.token.as_str());
+    println!(
+        "  model release:     {release} is in the registry (signed with {}); roll it out to the two pump stations, canary first, with",
+        data_dir.join("demo-engineer.key").display()
+    );
+    println!(
+        "    PDM_HUB_TOKEN={engineer} cargo run --release -p central-hub -- rollout --hub {url} start --model pump-anomaly --version {DEMO_RELEASE} --asset-kind pump --waves 1,100% --shadow-s 20"
+    );
+    println!("    and watch its waves under Rollouts on the page.");
 
     let started = Instant::now();
     let mut progress = tokio::time::interval(PROGRESS_EVERY);
@@ -334,13 +434,19 @@ mod tests {
     use super::*;
     use edge_agent::source::SourceConfig;
 
+    fn trusted() -> String {
+        package::format_public_key(&package::secret_key_from_seed([1; 32]).verifying_key())
+    }
+
     #[test]
     fn fleet_configs_are_valid_and_models_fit() {
-        let configs = fleet_configs("127.0.0.1:1883".parse().unwrap());
+        let configs = fleet_configs("127.0.0.1:1883".parse().unwrap(), &trusted());
         let mut faulty = Vec::new();
+        let mut counts = Vec::new();
         for toml in &configs {
             let (config, assets) = prepare_gateway(toml).unwrap();
-            assert_eq!(assets.len(), 2);
+            assert!(!config.models.trusted_keys.is_empty());
+            counts.push(assets.len());
             for a in &config.assets {
                 if let SourceConfig::Sim(sim) = &a.source
                     && sim.fault.is_some()
@@ -350,6 +456,7 @@ mod tests {
             }
         }
         assert_eq!(faulty, ["P-102", "SPAN-2"]);
+        assert_eq!(counts, [2, 2, 1]);
     }
 
     #[test]

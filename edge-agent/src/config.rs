@@ -56,8 +56,9 @@ pub struct ModelsConfig {
     /// Windows a swapped-in model is watched before it is kept.
     #[serde(default = "default_probation_windows")]
     pub probation_windows: u64,
-    /// More alarms than this fraction of the probation windows is an alarm
-    /// storm: the gateway goes back to its previous model.
+    /// A share of alarm windows on probation that exceeds the previous
+    /// model's (in shadow) by more than this is an alarm storm: the gateway
+    /// goes back to its previous model.
     #[serde(default = "default_storm_fraction")]
     pub max_probation_alarm_fraction: f64,
     /// Bytes asked for at a time while downloading a package (512 to

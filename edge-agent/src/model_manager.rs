@@ -19,8 +19,10 @@
 //!    candidate that fails on live data is refused.
 //! 4. **Swap** between two windows; the previous model is kept in memory.
 //! 5. **Probation** for `probation_windows` windows: a model that fails on a
-//!    window or raises alarms on more than `max_probation_alarm_fraction` of
-//!    them is swapped out again by the gateway itself, and the rollout is
+//!    window, or whose share of alarm windows exceeds the previous model's
+//!    (measured in shadow) by more than `max_probation_alarm_fraction` (an
+//!    alarm storm: a faulty machine alarming under both models is not one),
+//!    is swapped out again by the gateway itself, and the rollout is
 //!    reported failed with the reason. Only a model that passes is recorded
 //!    as installed (`ota/installed/{asset}` in the store, its package in
 //!    `data_dir/ota/packages/`), so an agent killed at any point restarts
@@ -156,6 +158,8 @@ enum Stage {
         package: Box<PackagedModel>,
         assets: Vec<usize>,
         previous: Vec<AnomalyModel>,
+        /// Each asset's alarm rate under the previous model, in shadow.
+        alarm_rate_before: Vec<f64>,
     },
 }
 
@@ -477,8 +481,11 @@ impl Manager {
             return;
         };
         let mut total = crate::model_slot::ShadowStats::default();
+        let mut alarm_rate_before = Vec::new();
         for &i in &assets {
-            if let Some(s) = self.assets[i].slot.end_shadow() {
+            let stats = self.assets[i].slot.end_shadow();
+            alarm_rate_before.push(stats.map_or(0.0, |s| s.alarm_rate_active()));
+            if let Some(s) = stats {
                 total.windows += s.windows;
                 total.agreed += s.agreed;
                 total.alarms_new += s.alarms_new;
@@ -513,17 +520,23 @@ impl Manager {
             package,
             assets,
             previous,
+            alarm_rate_before,
         };
     }
 
     fn judge_probation(&mut self) {
-        let Stage::Probation { assets, .. } = &self.stage else {
+        let Stage::Probation {
+            assets,
+            alarm_rate_before,
+            ..
+        } = &self.stage
+        else {
             return;
         };
         let limit = self.settings.probation_windows;
         let mut done = true;
         let mut why = None;
-        for &i in assets {
+        for (&i, &before) in assets.iter().zip(alarm_rate_before) {
             let a = &self.assets[i];
             let p = a.slot.probation().unwrap_or_default();
             if p.failures > 0 {
@@ -533,11 +546,15 @@ impl Manager {
                 ));
             } else if p.windows > 0
                 && p.windows >= limit
-                && p.alarms as f64 / p.windows as f64 > self.settings.max_probation_alarm_fraction
+                && p.alarms as f64 / p.windows as f64 - before
+                    > self.settings.max_probation_alarm_fraction
             {
                 why = Some(format!(
-                    "asset {}: alarm storm after the swap ({} alarms in {} windows)",
-                    a.asset_id, p.alarms, p.windows
+                    "asset {}: alarm storm after the swap ({} alarms in {} windows; {:.0} % under the previous model)",
+                    a.asset_id,
+                    p.alarms,
+                    p.windows,
+                    100.0 * before
                 ));
             }
             done &= p.windows >= limit;
@@ -580,6 +597,7 @@ impl Manager {
             package,
             assets,
             previous,
+            ..
         } = std::mem::replace(&mut self.stage, Stage::Idle)
         else {
             return;

@@ -6,7 +6,8 @@
 //! acknowledges it, schedules it for a crew and day, starts and closes it
 //! with findings; the API and its audit trail must say so, naming the
 //! operator. Without a token the API answers 401, and the page with a bad
-//! token asks to sign in.
+//! token asks to sign in. The Rollouts tab renders (empty or a table, and a
+//! rollout's detail).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -340,10 +341,80 @@ fn browser_operator_acknowledges_schedules_and_closes_a_work_order_by_clicking()
     browser.click("#sign-in");
     browser.wait_for_text("#me", &operator, Duration::from_secs(20));
 
+    // An engineer starts the rollout the demo suggests; the operator's
+    // rollouts view lists it and opens its detail, without the engineers'
+    // buttons. (The empty state is checked too when nothing was started.)
+    let engineer = printed(&demo.log(), "engineer token").expect("the engineer token");
+    let started = ureq::post(&format!("{base}/api/rollouts"))
+        .header("Authorization", format!("Bearer {engineer}"))
+        .send_json(serde_json::json!({
+            "model": "pump-anomaly", "version": "2.0.1",
+            "target": {"asset_kind": "pump"}, "waves": [1, "100%"], "shadow_s": 5,
+        }))
+        .map(|mut r| r.body_mut().read_json::<Value>().unwrap_or(Value::Null));
+    let started_id = started
+        .as_ref()
+        .ok()
+        .and_then(|r| r["id"].as_str().map(str::to_owned));
+    assert!(
+        started_id.is_some(),
+        "the rollout did not start: {started:?}"
+    );
+    browser.click("#tab-rollouts");
+    let shown = wait_until("the rollouts view", Duration::from_secs(20), || {
+        if browser.is_displayed("#rollouts-error") {
+            return Err(format!(
+                "the page shows an error: {}",
+                browser.text("#rollouts-error")
+            ));
+        }
+        if browser.is_displayed("#rollouts-empty") {
+            return Ok(Some(None));
+        }
+        if browser.is_displayed("#rollouts tbody tr[data-rollout]") {
+            let first = browser.execute(
+                "return document.querySelector('#rollouts tr[data-rollout]').dataset.rollout",
+                vec![],
+            );
+            return Ok(Some(first.as_str().map(str::to_owned)));
+        }
+        Ok(None)
+    });
+    assert_eq!(
+        shown, started_id,
+        "the page does not list the rollout started"
+    );
+    let rollouts = match shown {
+        None => {
+            let text = browser.text("#rollouts-empty");
+            assert!(text.contains("No rollouts yet"), "{text}");
+            assert!(text.contains("central-hub rollout start"), "{text}");
+            "no rollouts yet".to_owned()
+        }
+        Some(rollout) => {
+            let listed = api
+                .get(&format!("/api/rollouts/{rollout}"))
+                .unwrap_or_else(|e| panic!("the page lists {rollout}, the API: {e}"));
+            browser.click(&format!("#rollouts tr[data-rollout=\"{rollout}\"]"));
+            browser.wait_for_text("#rollout-detail", &rollout, Duration::from_secs(20));
+            let version = listed["spec"]["version"].as_str().unwrap_or_default();
+            browser.wait_for_text("#rollout-summary", version, Duration::from_secs(20));
+            for button in ["#rollout-pause", "#rollout-resume", "#rollout-rollback"] {
+                assert!(
+                    !browser.is_displayed(button),
+                    "{button} shown to an operator"
+                );
+            }
+            format!("rollout {rollout} shown")
+        }
+    };
+
     drop(browser);
     let status = demo
         .terminate(Duration::from_secs(30))
         .expect("demo stops on SIGTERM");
     assert!(status.success(), "{status:?}");
-    println!("browser: work order {id} acknowledged, scheduled and closed by clicking");
+    println!(
+        "browser: work order {id} acknowledged, scheduled and closed by clicking; rollouts view: {rollouts}"
+    );
 }

@@ -1,7 +1,9 @@
 //! The README's first command: `central-hub demo`. Within 90 s of start a
 //! work order exists for each faulty asset (P-102, SPAN-2) and none for the
-//! healthy ones (P-101, SPAN-1), every asset judged against the baseline it
-//! learned first; `--for` ends it cleanly.
+//! healthy ones (P-101, P-201, SPAN-1), every asset judged against the
+//! baseline it learned first; the model release the demo publishes rolls
+//! out over the air from the command it prints, wave by wave, to both pump
+//! stations; `--for` ends it cleanly.
 
 use std::time::{Duration, Instant};
 
@@ -69,7 +71,7 @@ fn demo_raises_work_orders_for_the_faulty_assets_within_a_minute_and_a_half() {
             )
         })
         .collect();
-    assert_eq!(states.len(), 4, "{assets}");
+    assert_eq!(states.len(), 5, "{assets}");
     // Every asset learned its own baseline (10 windows) before being judged.
     for a in assets.as_array().unwrap() {
         assert_eq!(a["commissioning"]["phase"], "commissioned", "{a}");
@@ -90,10 +92,71 @@ fn demo_raises_work_orders_for_the_faulty_assets_within_a_minute_and_a_half() {
         "{span}"
     );
     for (id, state) in &states {
-        if id == "P-101" || id == "SPAN-1" {
+        if id == "P-101" || id == "P-201" || id == "SPAN-1" {
             assert_eq!(state, "normal", "{id}: {assets}");
         }
     }
+
+    // The rollout the demo suggests, run as printed (but with the built
+    // binary): canary north first, then south; it follows to the end.
+    let engineer = demo.printed_token("engineer");
+    let suggested = wait_until(
+        "the suggested rollout command",
+        Duration::from_secs(10),
+        || {
+            Ok(demo
+                .log()
+                .lines()
+                .find(|l| l.contains("-- rollout --hub"))
+                .map(str::to_owned))
+        },
+    );
+    let args: Vec<String> = suggested
+        .split(" -- ")
+        .nth(1)
+        .expect("cargo run ... -- rollout ...")
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // A short shadow run keeps the test quick.
+    if let Some(i) = args.iter().position(|a| *a == "--shadow-s") {
+        args[i + 1] = "3";
+    }
+    let mut rollout = Process::start_with_env(
+        "rollout-cli",
+        &bin("central-hub"),
+        &args,
+        &[("PDM_HUB_TOKEN", engineer.as_str())],
+        dir.path(),
+    );
+    let status = rollout
+        .wait_exit(Duration::from_secs(240))
+        .expect("the rollout ends");
+    let printed = rollout.log();
+    assert!(status.success(), "{printed}");
+    for expected in ["wave 1/2", "wave 2/2", "completed"] {
+        assert!(printed.contains(expected), "no `{expected}` in:\n{printed}");
+    }
+    let assets = get_json(&format!("{api}/api/assets")).unwrap();
+    for a in assets.as_array().unwrap() {
+        if a["kind"] == "pump" {
+            wait_until(
+                &format!("{} on the new model", a["id"]),
+                Duration::from_secs(30),
+                || {
+                    let now = get_json(&format!("{api}/api/assets"))?;
+                    let this = now
+                        .as_array()
+                        .and_then(|l| l.iter().find(|b| b["id"] == a["id"]).cloned());
+                    Ok(this
+                        .filter(|b| b["model"]["version"] == "2.0.1")
+                        .map(|_| ()))
+                },
+            );
+        }
+    }
+    eprintln!("demo rollout:\n{printed}");
 
     let status = demo
         .terminate(Duration::from_secs(30))

@@ -1,7 +1,8 @@
 // The operators' page of the central hub: the maintenance queue (work orders,
 // most urgent first), one work order's evidence, plots and audit trail with
 // the actions an operator may take on it, the assets' health, the crews'
-// schedule and the gateways. It talks only to the hub's own /api (see the
+// schedule, the gateways and the model rollouts (which engineers may
+// pause, resume or roll back). It talks only to the hub's own /api (see the
 // contract), with the operator's bearer token.
 //
 // It is self-contained on purpose (plain JavaScript, no framework, no CDN,
@@ -87,6 +88,7 @@ function signOut(message) {
   me = null;
   sessionStorage.removeItem(TOKEN_KEY);
   closeDetail();
+  closeRollout();
   showSignIn(message);
 }
 
@@ -137,6 +139,7 @@ async function refresh() {
     if (view === "assets") jobs.push(loadAssets());
     if (view === "schedule") jobs.push(loadSchedule());
     if (view === "gateways") jobs.push(loadGateways());
+    if (view === "rollouts") jobs.push(loadRollouts());
     await Promise.all(jobs);
   } finally {
     refreshing = false;
@@ -612,6 +615,241 @@ function gatewayRow(g) {
     <td>${when(g.last_seen)}</td><td>${esc(windows)}</td><td>${esc(held)}</td><td>${esc(dropped)}</td></tr>`;
 }
 
+// -------------------------------------------------------------- rollouts
+
+/** The gateway phases in the order a gateway goes through them. */
+const PHASES = ["active", "shadow", "verifying", "downloading", "offered", "waiting", "failed", "rolling_back", "rolled_back"];
+const phaseClass = p => (PHASES.includes(p) ? `ph-${p}` : "ph-other");
+/** What an engineer may do from each rollout state (see the contract). */
+const ROLLOUT_ACTIONS = {
+  pause: ["running"],
+  resume: ["paused", "halted"],
+  rollback: ["running", "paused", "halted", "completed"],
+};
+const pct = x => (x == null || !Number.isFinite(Number(x)) ? "–" : `${(100 * Number(x)).toFixed(1)} %`);
+const bytes = n => {
+  if (n == null || !Number.isFinite(Number(n))) return "–";
+  const units = ["B", "KiB", "MiB", "GiB"];
+  let v = Number(n);
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  return `${i ? v.toFixed(1) : v} ${units[i]}`;
+};
+const gatewayName = g => `${g?.site ?? ""}/${g?.gateway ?? ""}`;
+
+let selectedRollout = null;
+let shownRollout = null;
+let rolloutGen = 0; // bumped by every action: older answers are dropped
+let rolloutBusy = false;
+
+async function loadRollouts() {
+  const gen = rolloutGen;
+  try {
+    const rollouts = await api("api/rollouts");
+    if (gen !== rolloutGen) return;
+    renderRollouts(rollouts || []);
+    showError("rollouts-error");
+    const open = selectedRollout && (rollouts || []).find(r => r.id === selectedRollout);
+    if (open) renderRolloutDetail(open);
+  } catch (e) {
+    if (gen === rolloutGen) showError("rollouts-error", `Rollouts: ${e.message}`);
+  }
+}
+
+function renderRollouts(rollouts) {
+  $("#rollouts-empty").hidden = rollouts.length > 0;
+  $("#rollouts").hidden = rollouts.length === 0;
+  $("#rollouts tbody").innerHTML = rollouts.map(rolloutRow).join("");
+}
+
+/** "running, wave 2/4" and the halt reason, as HTML. */
+function rolloutState(r) {
+  const s = r.state || {};
+  const waves = (r.wave_sizes || []).length || (r.spec?.waves || []).length;
+  const wave = Number.isInteger(s.wave) ? ` · wave ${s.wave + 1}/${waves}` : "";
+  const reason = s.reason ? `<br><span class="muted">${esc(s.reason)}</span>` : "";
+  return `<span class="state rs-${esc(s.state)}">${words(s.state)}</span>${wave}${reason}`;
+}
+
+/** The gateways per phase: a stacked bar and the counts. */
+function phaseCounts(summary) {
+  const entries = Object.entries(summary || {}).filter(([, n]) => Number(n) > 0)
+    .sort(([a], [b]) => (PHASES.indexOf(a) + 1 || 99) - (PHASES.indexOf(b) + 1 || 99));
+  const total = entries.reduce((sum, [, n]) => sum + Number(n), 0);
+  if (!total) return `<span class="muted">no gateways</span>`;
+  const stack = entries.map(([p, n]) =>
+    `<span class="${phaseClass(p)}" style="width:${(100 * Number(n)) / total}%" title="${esc(n)} ${words(p)}"></span>`).join("");
+  const counts = entries.map(([p, n]) => `<span><span class="dot ${phaseClass(p)}"></span>${esc(n)} ${words(p)}</span>`).join(" · ");
+  return `<div class="stack">${stack}</div><div class="counts">${counts}</div>`;
+}
+
+function rolloutRow(r) {
+  const selected = r.id === selectedRollout ? " selected" : "";
+  return `<tr class="rollout${selected}" data-rollout="${esc(r.id)}">
+    <td class="nowrap"><b>${esc(r.id)}</b></td>
+    <td>${esc(r.spec?.model)} <b>${esc(r.spec?.version)}</b></td>
+    <td>${rolloutState(r)}</td>
+    <td>${phaseCounts(r.summary)}</td>
+    <td>${esc(r.created_by)}<br><span class="muted">${whenMs(r.created_at_ms)}</span></td>
+  </tr>`;
+}
+
+function openRollout(id) {
+  selectedRollout = id;
+  shownRollout = null;
+  rolloutGen++;
+  showError("rollout-error");
+  $("#rollout-detail-id").textContent = id;
+  for (const part of ["summary", "waves", "gateways", "log"]) $(`#rollout-${part}`).innerHTML = "";
+  $("#rollout-summary").innerHTML = `<p class="muted">loading&hellip;</p>`;
+  $("#rollout-actions").hidden = true;
+  $("#rollout-detail").hidden = false;
+  $(".rollouts-layout").classList.add("with-detail");
+  document.querySelectorAll("tr.rollout").forEach(tr => tr.classList.toggle("selected", tr.dataset.rollout === id));
+  loadRollouts();
+}
+
+function closeRollout() {
+  selectedRollout = null;
+  shownRollout = null;
+  rolloutGen++;
+  $("#rollout-detail").hidden = true;
+  $(".rollouts-layout").classList.remove("with-detail");
+  document.querySelectorAll("tr.rollout.selected").forEach(tr => tr.classList.remove("selected"));
+}
+
+function renderRolloutDetail(r) {
+  if (shownRollout && shownRollout.id === r.id && r.updated_at_ms < shownRollout.updated_at_ms) return;
+  shownRollout = r;
+  const detail = $("#rollout-detail");
+  detail.dataset.state = r.state?.state ?? "";
+  $("#rollout-detail-id").textContent = r.id;
+  $("#rollout-summary").innerHTML = rolloutSummaryHtml(r);
+  $("#rollout-waves").innerHTML = wavesHtml(r);
+  $("#rollout-gateways").innerHTML = rolloutGatewaysHtml(r);
+  $("#rollout-log").innerHTML = rolloutLogHtml(r.log || []);
+  renderRolloutActions(r);
+}
+
+function rolloutSummaryHtml(r) {
+  const spec = r.spec || {};
+  const t = r.target || {};
+  const fact = (name, value) => (value ? `<dt>${name}</dt><dd>${value}</dd>` : "");
+  const target = [
+    t.asset_kind ? `asset kind ${esc(t.asset_kind)}` : "",
+    t.site ? `site ${esc(t.site)}` : "",
+    Array.isArray(t.gateways) && t.gateways.length ? `gateways ${t.gateways.map(g => esc(typeof g === "string" ? g : gatewayName(g))).join(", ")}` : "",
+  ].filter(Boolean).join(" · ") || "every gateway";
+  const sha = spec.sha256 ? `<code title="${esc(spec.sha256)}">${esc(String(spec.sha256).slice(0, 16))}…</code>` : "";
+  const rules = [
+    `halt above ${pct(spec.max_failure_fraction)} failed per wave`,
+    `gateway timeout ${esc(spec.gateway_timeout_s)} s`,
+    `shadow ${esc(r.shadow_s)} s`,
+    spec.allow_downgrade ? "downgrade allowed" : "",
+  ].filter(Boolean).join(" · ");
+  return `<dl class="facts">
+    ${fact("Model", `${esc(spec.model)} <b>${esc(spec.version)}</b> <span class="muted">${bytes(r.package_size)}</span>`)}
+    ${fact("SHA-256", sha)}
+    ${fact("State", rolloutState(r))}
+    ${fact("Target", target)}
+    ${fact("Rules", rules)}
+    ${fact("Gateways", phaseCounts(r.summary))}
+    ${fact("Created", `${esc(r.created_by)} · ${whenMs(r.created_at_ms)} <span class="muted">updated ${whenMs(r.updated_at_ms)}</span>`)}
+  </dl>`;
+}
+
+function wavesHtml(r) {
+  const sizes = r.wave_sizes || [];
+  const specWaves = r.spec?.waves || [];
+  if (!sizes.length) return `<p class="empty">No waves.</p>`;
+  const current = Number.isInteger(r.state?.wave) ? r.state.wave : null;
+  const gateways = r.gateways || [];
+  const rows = sizes.map((size, i) => {
+    const mine = gateways.filter(g => g.wave === i);
+    const count = p => mine.filter(g => g.phase?.state === p).length;
+    const busy = mine.filter(g => ["offered", "downloading", "verifying", "shadow"].includes(g.phase?.state)).length;
+    const here = i === current;
+    return `<tr class="${here ? "current-wave" : ""}"><td>${i + 1}${here ? " ◀ current" : ""}</td>
+      <td>${esc(specWaves[i] ?? "")}</td><td class="num">${esc(size)}</td><td class="num">${busy}</td>
+      <td class="num">${count("active")}</td><td class="num">${count("failed")}</td><td class="num">${count("waiting")}</td></tr>`;
+  }).join("");
+  return `<table><thead><tr><th>Wave</th><th>Asked</th><th class="num">Gateways</th><th class="num">In flight</th>
+    <th class="num">Active</th><th class="num">Failed</th><th class="num">Waiting</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
+function downloadHtml(phase) {
+  if (phase?.state !== "downloading") return "";
+  const total = Number(phase.received) >= 0 && Number(phase.total) > 0 ? Number(phase.total) : 0;
+  const share = total ? Math.min(100, (100 * Number(phase.received)) / total) : 0;
+  return `<span class="progress">${bar(share, "var(--accent)")} ${num(share, 0)} %</span>
+    <span class="muted">${bytes(phase.received)} of ${bytes(phase.total)}</span>`;
+}
+
+function shadowHtml(s) {
+  if (!s) return "";
+  return `agreement <b>${pct(s.agreement)}</b><br><span class="muted">alarms new ${pct(s.alarm_rate_new)} · current ${pct(s.alarm_rate_active)} · ${esc(s.windows)} windows</span>`;
+}
+
+function rolloutGatewaysHtml(r) {
+  const gateways = r.gateways || [];
+  if (!gateways.length) return `<p class="empty">No gateways in this rollout.</p>`;
+  const shadow = r.shadow || {};
+  const rows = gateways.map(g => {
+    const name = gatewayName(g.gateway);
+    const phase = g.phase || {};
+    const since = phase.state === "offered" && phase.offered_at_ms ? `<br><span class="muted">since ${whenMs(phase.offered_at_ms)}</span>` : "";
+    const figures = Object.hasOwn(shadow, name) ? shadowHtml(shadow[name]) : "";
+    return `<tr data-gateway="${esc(name)}"><td>${esc(g.gateway?.site)} / <b>${esc(g.gateway?.gateway)}</b></td>
+      <td class="num">${Number.isInteger(g.wave) ? g.wave + 1 : ""}</td>
+      <td><span class="phase ${phaseClass(phase.state)}">${words(phase.state)}</span>${since}</td>
+      <td>${downloadHtml(phase)}</td><td>${esc(phase.reason ?? "")}</td><td>${figures}</td>
+      <td>${whenMs(g.updated_at_ms)}</td></tr>`;
+  }).join("");
+  return `<table><thead><tr><th>Site / gateway</th><th class="num">Wave</th><th>Phase</th><th>Download</th><th>Failure</th>
+    <th>Shadow (new vs current model)</th><th>Updated (UTC)</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
+function rolloutLogHtml(log) {
+  if (!log.length) return `<p class="empty">Nothing logged yet.</p>`;
+  const rows = log.slice().reverse().map(l => `<tr><td>${whenMs(l.at_ms)}</td><td>${esc(l.text)}</td></tr>`).join("");
+  return `<table><thead><tr><th>When (UTC)</th><th>What</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
+/** Pause, resume and roll back: for engineers, when the state allows. */
+function renderRolloutActions(r) {
+  const engineer = me && me.role === "engineer";
+  const state = r.state?.state;
+  let any = false;
+  for (const [action, states] of Object.entries(ROLLOUT_ACTIONS)) {
+    const b = $(`#rollout-${action}`);
+    b.hidden = !(engineer && states.includes(state));
+    b.disabled = rolloutBusy;
+    any = any || !b.hidden;
+  }
+  $("#rollout-actions").hidden = !any;
+}
+
+async function rolloutAct(action) {
+  const id = selectedRollout;
+  if (!id || rolloutBusy) return;
+  rolloutGen++;
+  rolloutBusy = true;
+  showError("rollout-error");
+  document.querySelectorAll("#rollout-actions button").forEach(b => { b.disabled = true; });
+  try {
+    const r = await api(`api/rollouts/${encodeURIComponent(id)}/${action}`, { method: "POST", body: {} });
+    rolloutGen++; // drop any load that started while this was in flight
+    rolloutBusy = false;
+    if (selectedRollout === id && r) renderRolloutDetail(r);
+    await loadRollouts();
+  } catch (e) {
+    showError("rollout-error", e.message);
+  } finally {
+    rolloutBusy = false;
+    document.querySelectorAll("#rollout-actions button").forEach(b => { b.disabled = false; });
+  }
+}
+
 // ----------------------------------------------------------------- plots
 
 /** Round tick values between lo and hi, about n of them. */
@@ -694,6 +932,9 @@ function wireUi() {
   $("#filter-status").onchange = loadQueue;
   $("#filter-site").onchange = loadQueue;
   $("#wo-close").onclick = closeDetail;
+  $("#rollouts tbody").onclick = e => { const tr = e.target.closest("tr[data-rollout]"); if (tr) openRollout(tr.dataset.rollout); };
+  $("#rollout-close").onclick = closeRollout;
+  for (const action of Object.keys(ROLLOUT_ACTIONS)) $(`#rollout-${action}`).onclick = () => rolloutAct(action);
   $("#plan-schedule").onclick = planSchedule;
   $("#view-schedule").onclick = e => {
     const b = e.target.closest("[data-open]");
