@@ -84,13 +84,7 @@ pub struct ModelsConfig {
 
 impl ModelsConfig {
     pub fn keys(&self) -> Result<Vec<protocol::package::VerifyingKey>, String> {
-        self.trusted_keys
-            .iter()
-            .map(|k| {
-                protocol::package::parse_public_key(k)
-                    .map_err(|e| format!("[models] trusted_keys: {e}"))
-            })
-            .collect()
+        protocol::package::parse_public_keys(&self.trusted_keys)
     }
 }
 

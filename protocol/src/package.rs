@@ -273,6 +273,14 @@ pub fn parse_public_key(text: &str) -> Result<VerifyingKey, PackageError> {
     VerifyingKey::from_bytes(&bytes).map_err(|e| PackageError::Key(e.to_string()))
 }
 
+/// A config's list of trusted keys (`[models] trusted_keys`); the error
+/// names the setting.
+pub fn parse_public_keys(keys: &[String]) -> Result<Vec<VerifyingKey>, String> {
+    keys.iter()
+        .map(|k| parse_public_key(k).map_err(|e| format!("[models] trusted_keys: {e}")))
+        .collect()
+}
+
 /// A secret key as kept in an engineer's key file:
 /// `ed25519-secret:<64 hex digits>`.
 pub fn format_secret_key(key: &SigningKey) -> String {

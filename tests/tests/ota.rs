@@ -161,9 +161,9 @@ source = {{ type = "sim", seed = 4401, speed = 10 }}
     }
 }
 
-/// The shipped pump model as version `version`, with `model.json` changed
-/// by `edit`, packaged and signed by `key`.
-fn package(version: &str, key: &SigningKey, edit: impl FnOnce(&mut Value)) -> Vec<u8> {
+/// A copy of the shipped pump model folder as version `version`, with
+/// `model.json` changed by `edit`.
+fn model_copy(version: &str, edit: impl FnOnce(&mut Value)) -> tempfile::TempDir {
     let src = repo_root().join("models/pump-anomaly");
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(src.join("model.onnx"), dir.path().join("model.onnx")).unwrap();
@@ -172,6 +172,13 @@ fn package(version: &str, key: &SigningKey, edit: impl FnOnce(&mut Value)) -> Ve
     manifest["version"] = version.into();
     edit(&mut manifest);
     std::fs::write(dir.path().join("model.json"), manifest.to_string()).unwrap();
+    dir
+}
+
+/// The shipped pump model as version `version`, with `model.json` changed
+/// by `edit`, packaged and signed by `key`.
+fn package(version: &str, key: &SigningKey, edit: impl FnOnce(&mut Value)) -> Vec<u8> {
+    let dir = model_copy(version, edit);
     match model_package::package_dir(dir.path(), key, CommissioningPolicy::Keep, 1) {
         Ok((_, bytes)) => bytes,
         // A model that fails its self-test is never signed by the packer:
@@ -183,13 +190,7 @@ fn package(version: &str, key: &SigningKey, edit: impl FnOnce(&mut Value)) -> Ve
 /// The shipped pump model as version `version` with a `notes.txt` of
 /// `pad_kib` KiB besides (a package that takes a while to download).
 fn padded_package(version: &str, key: &SigningKey, pad_kib: usize) -> Vec<u8> {
-    let src = repo_root().join("models/pump-anomaly");
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(src.join("model.onnx"), dir.path().join("model.onnx")).unwrap();
-    let mut manifest: Value =
-        serde_json::from_slice(&std::fs::read(src.join("model.json")).unwrap()).unwrap();
-    manifest["version"] = version.into();
-    std::fs::write(dir.path().join("model.json"), manifest.to_string()).unwrap();
+    let dir = model_copy(version, |_| {});
     let notes: Vec<u8> = (0..pad_kib * 1024).map(|i| b'a' + (i % 26) as u8).collect();
     std::fs::write(dir.path().join("notes.txt"), notes).unwrap();
     seal_unchecked(dir.path(), key)
