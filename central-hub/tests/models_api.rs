@@ -2,8 +2,6 @@
 //! which the hub verifies as a gateway would; bad packages are refused with
 //! their reason and change nothing.
 
-use central_hub::auth::{Role, User};
-use central_hub::config::{HubConfig, ModelsConfig};
 use edge_agent::model_package;
 use protocol::package::{self, CommissioningPolicy, SigningKey};
 
@@ -43,21 +41,7 @@ async fn upload(api: &str, token: &'static str, bytes: Vec<u8>) -> (u16, serde_j
 #[tokio::test(flavor = "multi_thread")]
 async fn engineers_upload_verified_packages_and_bad_ones_are_refused_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let user = |name: &str, role, token: &str| User {
-        name: name.into(),
-        role,
-        token: token.into(),
-    };
-    let config = HubConfig {
-        users: vec![
-            user("olga", Role::Operator, OPERATOR),
-            user("erik", Role::Engineer, ENGINEER),
-        ],
-        models: ModelsConfig {
-            trusted_keys: vec![package::format_public_key(&key(1).verifying_key())],
-        },
-        ..HubConfig::default()
-    };
+    let config = common::config_with_signer(OPERATOR, ENGINEER, &key(1));
     let hub = common::start_hub_without_broker(dir.path(), config).await;
     let api = format!("http://{}", hub.http_addr);
     let good = pump_package(&key(1), 7);

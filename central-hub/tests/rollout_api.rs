@@ -6,8 +6,6 @@
 
 use std::time::{Duration, Instant};
 
-use central_hub::auth::{Role, User};
-use central_hub::config::{HubConfig, ModelsConfig};
 use edge_agent::model_package;
 use protocol::ota::{
     Fetch, ModelChunk, ModelOffer, OtaBody, OtaMessage, OtaPhase, OtaStatus, base64_decode,
@@ -182,21 +180,7 @@ async fn a_rollout_goes_wave_by_wave_halts_on_failure_and_rolls_back() {
     let broker = central_hub::broker::start("127.0.0.1:0".parse().unwrap()).unwrap();
     let port = broker.addr.port();
     let dir = tempfile::tempdir().unwrap();
-    let user = |name: &str, role, token: &str| User {
-        name: name.into(),
-        role,
-        token: token.into(),
-    };
-    let config = HubConfig {
-        users: vec![
-            user("olga", Role::Operator, OPERATOR),
-            user("erik", Role::Engineer, ENGINEER),
-        ],
-        models: ModelsConfig {
-            trusted_keys: vec![package::format_public_key(&key().verifying_key())],
-        },
-        ..HubConfig::default()
-    };
+    let config = common::config_with_signer(OPERATOR, ENGINEER, &key());
     let hub = common::start_hub(dir.path(), config, port).await;
     let base = format!("http://{}", hub.http_addr);
     let mut gw1 = ScriptedGateway::connect(port, "gw-1").await;

@@ -148,6 +148,24 @@ source = {{ type = "sim", seed = 4401, speed = 10 }}
         body["id"].as_str().unwrap().to_owned()
     }
 
+    /// Rolls out a padded package of `version` and returns once the
+    /// gateway has received part of it (not all): the rollout's id.
+    fn roll_out_part_way(&self, version: &str) -> String {
+        let bytes = padded_package(version, &test_signing_key(1), 128);
+        let total = bytes.len() as u64;
+        let id = self.roll_out(bytes, version);
+        wait_until(
+            "part of the package received",
+            Duration::from_secs(60),
+            || {
+                let p = phase(&self.rollout(&id));
+                let got = p["received"].as_u64().unwrap_or(0);
+                Ok((p["state"] == "downloading" && got > 0 && got < total).then_some(()))
+            },
+        );
+        id
+    }
+
     fn rollout(&self, id: &str) -> Value {
         get_json(&format!("{}/api/rollouts/{id}", self.api)).unwrap()
     }
@@ -301,18 +319,7 @@ fn ota_untrusted_and_self_test_failing_packages_are_refused_and_halt() {
 #[test]
 fn ota_agent_killed_mid_download_resumes_where_it_stood() {
     let mut fleet = Fleet::start();
-    let bytes = padded_package("2.0.4", &test_signing_key(1), 128);
-    let total = bytes.len() as u64;
-    let id = fleet.roll_out(bytes, "2.0.4");
-    wait_until(
-        "part of the package received",
-        Duration::from_secs(60),
-        || {
-            let p = phase(&fleet.rollout(&id));
-            let got = p["received"].as_u64().unwrap_or(0);
-            Ok((p["state"] == "downloading" && got > 0 && got < total).then_some(()))
-        },
-    );
+    let id = fleet.roll_out_part_way("2.0.4");
     fleet.agent.as_mut().unwrap().kill();
     fleet.start_agent(&[]);
     let resumed = wait_until("the download resumed", Duration::from_secs(30), || {
@@ -395,18 +402,7 @@ fn ota_a_model_that_storms_after_its_swap_is_rolled_back_by_the_gateway() {
 #[test]
 fn ota_broker_down_during_a_rollout_delays_it_and_it_completes() {
     let mut fleet = Fleet::start();
-    let bytes = padded_package("2.0.7", &test_signing_key(1), 128);
-    let total = bytes.len() as u64;
-    let id = fleet.roll_out(bytes, "2.0.7");
-    wait_until(
-        "part of the package received",
-        Duration::from_secs(60),
-        || {
-            let p = phase(&fleet.rollout(&id));
-            let got = p["received"].as_u64().unwrap_or(0);
-            Ok((p["state"] == "downloading" && got > 0 && got < total).then_some(()))
-        },
-    );
+    let id = fleet.roll_out_part_way("2.0.7");
     fleet.broker.kill();
     wait_until(
         "the hub to lose the broker",

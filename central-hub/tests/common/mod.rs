@@ -146,3 +146,30 @@ pub async fn request(
     .await
     .unwrap()
 }
+
+/// A hub config with operator `olga` and engineer `erik` (these tokens)
+/// that trusts model packages signed by `signer`.
+pub fn config_with_signer(
+    operator_token: &str,
+    engineer_token: &str,
+    signer: &protocol::package::SigningKey,
+) -> central_hub::config::HubConfig {
+    use central_hub::auth::{Role, User};
+    let user = |name: &str, role, token: &str| User {
+        name: name.into(),
+        role,
+        token: token.into(),
+    };
+    central_hub::config::HubConfig {
+        users: vec![
+            user("olga", Role::Operator, operator_token),
+            user("erik", Role::Engineer, engineer_token),
+        ],
+        models: central_hub::config::ModelsConfig {
+            trusted_keys: vec![protocol::package::format_public_key(
+                &signer.verifying_key(),
+            )],
+        },
+        ..central_hub::config::HubConfig::default()
+    }
+}
